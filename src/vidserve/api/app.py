@@ -1,0 +1,149 @@
+"""``create_app(settings, store, storage)``: the FastAPI app, with no globals."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vidserve import __version__
+from vidserve.api import files, meta, queue, run
+from vidserve.api.wire import ApiContext, PayloadTooLargeError
+from vidserve.config import Settings
+from vidserve.endpoints import ENDPOINTS
+from vidserve.errors import InputError, NotFoundError
+from vidserve.storage import FileStorage
+from vidserve.store import JobStore
+
+logger = logging.getLogger(__name__)
+
+
+class RequestIdMiddleware:
+    """Every response carries ``X-Fal-Request-Id``: the request's id where a route set one,
+    a fresh id otherwise (fal's clients read it from every answer)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"x-fal-request-id" for k, _ in headers):
+                    headers.append((b"x-fal-request-id", str(uuid.uuid4()).encode()))
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+async def _input_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InputError)  # noqa: S101 - registered for InputError only
+    return JSONResponse({"detail": exc.details}, status_code=422)
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def _too_large(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=413)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": "Internal server error", "error_type": "internal_error"},
+        status_code=500,
+        headers={"X-Fal-Error-Type": "internal_error"},
+    )
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus, for every served endpoint, its queue and run routes."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, routes=app.routes, description=app.description
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(meta.component_schemas(list(ENDPOINTS.values())))
+    for spec in ENDPOINTS.values():
+        body = {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{spec.input_model.__name__}"}
+                }
+            },
+        }
+        output = {"$ref": f"#/components/schemas/{spec.output_model.__name__}"}
+        schema["paths"][f"/queue/{spec.endpoint_id}"] = {
+            "post": {
+                "tags": ["queue"],
+                "summary": f"Queue: {spec.title}",
+                "requestBody": body,
+                "responses": {
+                    "200": {"description": "IN_QUEUE with status/response/cancel URLs"},
+                    "422": {"description": "Validation error"},
+                },
+            }
+        }
+        schema["paths"][f"/run/{spec.endpoint_id}"] = {
+            "post": {
+                "tags": ["run"],
+                "summary": f"Run and wait: {spec.title}",
+                "requestBody": body,
+                "responses": {
+                    "200": {
+                        "description": "The output",
+                        "content": {"application/json": {"schema": output}},
+                    },
+                    "422": {"description": "Validation error"},
+                },
+            }
+        }
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> FastAPI:
+    """The HTTP API over the given parts. Workers are separate (see ``vidserve.worker``)."""
+    app = FastAPI(
+        title="vidserve",
+        version=__version__,
+        description="Self-hosted video generation with fal's Kling API: the same endpoint "
+        "ids, schemas and queue protocol.",
+    )
+    app.state.ctx = ApiContext(settings, store, storage)
+    app.add_middleware(RequestIdMiddleware)
+    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(PayloadTooLargeError, _too_large)
+    app.add_exception_handler(Exception, _unexpected)
+    app.include_router(meta.router)
+    app.include_router(files.router)
+    app.include_router(queue.router)
+    app.include_router(run.router)
+
+    @app.get("/", include_in_schema=False)
+    def index(request: Request) -> dict[str, Any]:
+        return {
+            "name": "vidserve",
+            "version": __version__,
+            "endpoints": sorted(ENDPOINTS),
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+        }
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

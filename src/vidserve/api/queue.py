@@ -1,0 +1,202 @@
+"""fal's queue protocol: submit, status (poll and SSE), result and cancel.
+
+Status, result and cancel paths carry only ``owner/alias`` (fal drops the endpoint's
+sub-path); the full endpoint id works there too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from vidserve.api.wire import (
+    REQUEST_ID_HEADER,
+    ApiContext,
+    base_url,
+    error_response,
+    get_ctx,
+    parse_bool,
+    read_json,
+    spec_for,
+    status_body,
+    status_code_for,
+)
+from vidserve.endpoints import validate_input
+from vidserve.errors import InputError
+from vidserve.schema import Status
+from vidserve.store import CancelOutcome, Job, NewJob, Priority
+
+router = APIRouter(include_in_schema=False)
+
+Ctx = Annotated[ApiContext, Depends(get_ctx)]
+
+#: How often the SSE stream looks at the store, and how often it pings an idle client.
+STREAM_POLL_SECONDS = 0.2
+STREAM_PING_SECONDS = 15.0
+
+_CANCEL_STATUS = {
+    CancelOutcome.CANCELLED: 200,
+    CancelOutcome.REQUESTED: 202,
+    CancelOutcome.ALREADY_COMPLETED: 400,
+    CancelOutcome.NOT_FOUND: 404,
+}
+
+
+def _priority(value: str | None) -> Priority:
+    if value is None or value.lower() == "normal":
+        return Priority.NORMAL
+    if value.lower() == "low":
+        return Priority.LOW
+    raise InputError.at(
+        ("header", "x-fal-queue-priority"), "Input should be 'normal' or 'low'", "enum"
+    )
+
+
+async def create_job(request: Request, ctx: ApiContext, endpoint_id: str) -> Job:
+    """Validate a submitted body and record it: shared by the queue and sync-run routes."""
+    spec = spec_for(endpoint_id)
+    if request.query_params.get("fal_webhook"):
+        raise InputError.at(
+            ("query", "fal_webhook"),
+            "webhook delivery is not available on this server yet; poll the "
+            "status_url or use the status stream",
+            "not_supported",
+        )
+    priority = _priority(request.headers.get("x-fal-queue-priority"))
+    data = await read_json(request, ctx.settings.max_body_bytes)
+    inp = validate_input(spec, data)
+    new = NewJob(
+        request_id=str(uuid.uuid4()),
+        endpoint_id=spec.endpoint_id,
+        # Stored as validated, defaults filled, so what runs is what was accepted.
+        input=inp.model_dump(mode="json"),
+        base_url=base_url(request),
+        priority=priority,
+    )
+    return await run_in_threadpool(ctx.store.create, new)
+
+
+@router.post("/queue/{endpoint_id:path}")
+async def submit(endpoint_id: str, request: Request, ctx: Ctx) -> JSONResponse:
+    """Queue a request; answer IN_QUEUE with absolute status/response/cancel URLs."""
+    job = await create_job(request, ctx, endpoint_id)
+    position = await run_in_threadpool(ctx.store.queue_position, job.request_id)
+    body = status_body(job, base_url(request), position, None)
+    del body["logs"]
+    body["gateway_request_id"] = job.request_id
+    return JSONResponse(body, headers={REQUEST_ID_HEADER: job.request_id})
+
+
+@router.get("/queue/{app_path:path}/requests/{request_id}/status/stream")
+async def status_stream(
+    app_path: str,
+    request_id: str,
+    request: Request,
+    ctx: Ctx,
+    logs: Annotated[str | None, Query()] = None,
+) -> StreamingResponse:
+    """Server-sent status events until COMPLETED; each event carries only new log lines."""
+    await run_in_threadpool(ctx.job, app_path, request_id)
+    with_logs = parse_bool(logs, "logs")
+    base = base_url(request)
+    return StreamingResponse(
+        _events(ctx, request_id, base, with_logs),
+        media_type="text/event-stream",
+        headers={
+            REQUEST_ID_HEADER: request_id,
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        },
+    )
+
+
+def _snapshot(
+    ctx: ApiContext, request_id: str, after_seq: int
+) -> tuple[Job, int | None, list[Any]]:
+    # The job first, then its logs: a COMPLETED job's logs are then all there.
+    job = ctx.store.get(request_id)
+    assert job is not None  # noqa: S101 - requests are never deleted while streamed
+    position = ctx.store.queue_position(request_id) if job.status is Status.IN_QUEUE else None
+    return job, position, ctx.store.logs(request_id, after_seq)
+
+
+async def _events(
+    ctx: ApiContext, request_id: str, base: str, with_logs: bool
+) -> AsyncIterator[str]:
+    last_seq = 0
+    last_state: tuple[Any, ...] | None = None
+    last_sent = time.monotonic()
+    while True:
+        job, position, new_logs = await run_in_threadpool(_snapshot, ctx, request_id, last_seq)
+        state = (job.status, position, job.progress)
+        if state != last_state or (with_logs and new_logs):
+            body = status_body(job, base, position, new_logs if with_logs else None)
+            yield f"data: {json.dumps(body)}\n\n"
+            last_state, last_sent = state, time.monotonic()
+            if new_logs:
+                last_seq = new_logs[-1].seq
+        if job.status.is_terminal:
+            return
+        if time.monotonic() - last_sent > STREAM_PING_SECONDS:
+            yield ": ping\n\n"
+            last_sent = time.monotonic()
+        await anyio.sleep(STREAM_POLL_SECONDS)
+
+
+@router.get("/queue/{app_path:path}/requests/{request_id}/status")
+def status(
+    app_path: str,
+    request_id: str,
+    request: Request,
+    ctx: Ctx,
+    logs: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    """The request's status; ``logs=1`` (or ``true``) includes every log line."""
+    with_logs = parse_bool(logs, "logs")
+    job = ctx.job(app_path, request_id)
+    position = ctx.store.queue_position(request_id) if job.status is Status.IN_QUEUE else None
+    records = ctx.store.logs(request_id) if with_logs else None
+    return JSONResponse(
+        status_body(job, base_url(request), position, records),
+        status_code=status_code_for(job),
+        headers={REQUEST_ID_HEADER: request_id},
+    )
+
+
+def result_response(job: Job) -> Response:
+    """The result call's answer: the output, the error, or 400 while still pending."""
+    if not job.status.is_terminal:
+        return JSONResponse(
+            {"detail": "Request is still in progress"},
+            status_code=400,
+            headers={REQUEST_ID_HEADER: job.request_id},
+        )
+    if job.error is not None:
+        return error_response(job)
+    return JSONResponse(job.result, headers={REQUEST_ID_HEADER: job.request_id})
+
+
+@router.get("/queue/{app_path:path}/requests/{request_id}")
+def result(app_path: str, request_id: str, ctx: Ctx) -> Response:
+    """The output JSON of a completed request (or its error)."""
+    return result_response(ctx.job(app_path, request_id))
+
+
+@router.put("/queue/{app_path:path}/requests/{request_id}/cancel")
+def cancel(app_path: str, request_id: str, ctx: Ctx) -> JSONResponse:
+    """Queued: cancelled now (200 OK). Running: the worker stops it (202)."""
+    ctx.job(app_path, request_id)
+    outcome = ctx.store.cancel(request_id)
+    return JSONResponse(
+        {"status": outcome.value},
+        status_code=_CANCEL_STATUS[outcome],
+        headers={REQUEST_ID_HEADER: request_id},
+    )

@@ -1,0 +1,159 @@
+"""Shapes on the wire: status bodies, URLs, error responses and body parsing.
+
+This is the only module that maps vidserve's errors to HTTP status codes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from vidserve.config import Settings
+from vidserve.endpoints import ENDPOINTS, EndpointSpec, app_id
+from vidserve.errors import InputError, NotFoundError
+from vidserve.schema import ErrorType, LogEntry, Status
+from vidserve.storage import FileStorage
+from vidserve.store import Job, JobStore, LogRecord
+
+REQUEST_ID_HEADER = "X-Fal-Request-Id"
+ERROR_TYPE_HEADER = "X-Fal-Error-Type"
+
+#: HTTP status of the result call for a request that completed with an error.
+_ERROR_STATUS: dict[str, int] = {
+    ErrorType.CANCELLED: 400,
+    ErrorType.WORKER_LOST: 503,
+    "request_timeout": 504,
+}
+
+
+class PayloadTooLargeError(Exception):
+    """The request body is over the limit (413)."""
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """The parts every route uses; one per app, kept on ``app.state.ctx``."""
+
+    settings: Settings
+    store: JobStore
+    storage: FileStorage
+
+    def job(self, app_path: str, request_id: str) -> Job:
+        """The request, if it exists and belongs to ``app_path`` (owner/alias or the full
+        endpoint id); NotFoundError otherwise."""
+        job = self.store.get(request_id)
+        if job is None or app_path.strip("/") not in (job.endpoint_id, app_id(job.endpoint_id)):
+            raise NotFoundError(f"Request {request_id} not found")
+        return job
+
+
+def get_ctx(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+def base_url(request: Request) -> str:
+    """The address the client used, so URLs we return are reachable the same way."""
+    return str(request.base_url).rstrip("/")
+
+
+def spec_for(endpoint_id: str) -> EndpointSpec:
+    spec = ENDPOINTS.get(endpoint_id.strip("/"))
+    if spec is None:
+        served = ", ".join(sorted(ENDPOINTS))
+        raise NotFoundError(f"Endpoint {endpoint_id!r} is not served here. Served: {served}")
+    return spec
+
+
+def request_urls(base: str, job: Job) -> dict[str, str]:
+    root = f"{base}/queue/{app_id(job.endpoint_id)}/requests/{job.request_id}"
+    return {"response_url": root, "status_url": f"{root}/status", "cancel_url": f"{root}/cancel"}
+
+
+def log_entries(records: list[LogRecord]) -> list[dict[str, Any]]:
+    return [
+        LogEntry(message=r.message, level=r.level, timestamp=LogEntry.iso(r.timestamp)).model_dump(
+            mode="json"
+        )
+        for r in records
+    ]
+
+
+def status_body(
+    job: Job, base: str, position: int | None, logs: list[LogRecord] | None
+) -> dict[str, Any]:
+    """A status object as fal's clients parse it; ``logs`` is None when not asked for."""
+    body: dict[str, Any] = {
+        "status": job.status.value,
+        "request_id": job.request_id,
+        **request_urls(base, job),
+        "logs": None if logs is None else log_entries(logs),
+    }
+    if job.status is Status.IN_QUEUE:
+        body["queue_position"] = position or 0
+    elif job.status is Status.IN_PROGRESS:
+        body["progress"] = job.progress or 0.0
+    else:
+        body["metrics"] = {"inference_time": job.metrics.get("inference_time")}
+        if job.error is not None:
+            body["error"] = job.error
+            body["error_type"] = job.error_type
+    return body
+
+
+def status_code_for(job: Job) -> int:
+    """fal answers 202 while a request is pending and 200 once it completed."""
+    return 200 if job.status.is_terminal else 202
+
+
+def error_response(job: Job) -> JSONResponse:
+    """The result call's answer for a request that completed with an error."""
+    error_type = job.error_type or ErrorType.ENGINE
+    code = 422 if job.error_detail else _ERROR_STATUS.get(error_type, 500)
+    return JSONResponse(
+        {"detail": job.error_detail or job.error, "error_type": error_type},
+        status_code=code,
+        headers={REQUEST_ID_HEADER: job.request_id, ERROR_TYPE_HEADER: error_type},
+    )
+
+
+def parse_bool(value: str | None, name: str) -> bool:
+    """Query flags as both clients send them: Python ``true/false``, JS ``1/0``."""
+    if value is None or value == "":
+        return False
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise InputError.at(
+        ("query", name), "Input should be a valid boolean (true/false/1/0)", "bool_parsing"
+    )
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The JSON body, read with a size cap; InputError (422) when it is not JSON."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLargeError(f"Request body is larger than {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise PayloadTooLargeError(f"Request body is larger than {max_bytes} bytes")
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InputError.at(
+            ("body", exc.pos), f"JSON decode error: {exc.msg}", "json_invalid"
+        ) from None
+    except (RecursionError, UnicodeDecodeError):
+        raise InputError.at(
+            ("body",), "JSON body is nested too deeply or not UTF-8", "json_invalid"
+        ) from None

@@ -1,0 +1,1 @@
+"""Engines turn an engine-neutral :class:`~vidserve.engines.base.VideoRequest` into a video."""

@@ -1,0 +1,71 @@
+"""Wire types shared by every layer: the request status, log entries and File objects.
+
+These are the shapes fal's clients read (see ``reference/fal-protocol.md``); nothing here
+imports anything of vidserve's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Status(StrEnum):
+    """The three wire states of a queued request. There is no FAILED: a failure completes."""
+
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is Status.COMPLETED
+
+
+class LogLevel(StrEnum):
+    """Levels a log entry may carry (``RequestLog.level`` in fal's JS client)."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+    STDOUT = "STDOUT"
+    STDERR = "STDERR"
+
+
+class ErrorType(StrEnum):
+    """``error_type`` values a completed-with-error request may carry."""
+
+    VALIDATION = "validation_error"  # an input that passed the schema but not the media checks
+    FILE_DOWNLOAD = "file_download_error"
+    IMAGE_LOAD = "image_load_error"
+    CANCELLED = "request_cancelled"
+    ENGINE = "engine_error"
+    WORKER_LOST = "runner_disconnected"  # leases expired more often than attempts allow
+
+
+class LogEntry(BaseModel):
+    """One log line as the status call returns it."""
+
+    message: str
+    level: LogLevel = LogLevel.INFO
+    source: str = "USER"
+    timestamp: str
+
+    @staticmethod
+    def iso(ts: float) -> str:
+        """Format a unix time the way fal does: ISO-8601 in UTC."""
+        return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat()
+
+
+class File(BaseModel):
+    """fal's File object: what every ``video`` output is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    content_type: str | None = None
+    file_name: str | None = None
+    file_size: int | None = None

@@ -1,0 +1,73 @@
+"""Files in a local folder, served by the API at ``/files/<key>``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.parse
+from pathlib import Path
+
+from vidserve.errors import FileTooLargeError, NotFoundError
+from vidserve.storage.base import FileStorage, StoredFile, new_key
+
+FILES_PREFIX = "/files/"
+
+
+class LocalStorage(FileStorage):
+    """A folder of ``<hex>/<name>`` files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        """The file's path; raises NotFoundError for keys that escape the root or are absent."""
+        parts = key.split("/")
+        if len(parts) != 2 or not all(parts) or any(p in (".", "..") for p in parts):
+            raise NotFoundError(f"no such file: {key}")
+        path = self.root / parts[0] / parts[1]
+        if not path.is_file():
+            raise NotFoundError(f"no such file: {key}")
+        return path
+
+    def _target(self, file_name: str) -> tuple[str, Path]:
+        key = new_key(file_name)
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return key, target
+
+    def put_file(self, src: Path, *, content_type: str, file_name: str) -> StoredFile:
+        key, target = self._target(file_name)
+        # Copy then rename, so a reader never sees a half-written file.
+        tmp = target.with_name(f".{target.name}.part")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, target)
+        return StoredFile(key, content_type, target.name, target.stat().st_size)
+
+    def put_bytes(self, data: bytes, *, content_type: str, file_name: str) -> StoredFile:
+        key, target = self._target(file_name)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, target)
+        return StoredFile(key, content_type, target.name, len(data))
+
+    def read_bytes(self, key: str, max_bytes: int) -> bytes:
+        path = self.path(key)
+        if path.stat().st_size > max_bytes:
+            raise FileTooLargeError(f"file {key} is larger than {max_bytes} bytes")
+        return path.read_bytes()
+
+    def url(self, key: str, base_url: str) -> str:
+        return f"{base_url.rstrip('/')}{FILES_PREFIX}{urllib.parse.quote(key)}"
+
+    def key_from_url(self, url: str, base_urls: list[str]) -> str | None:
+        parsed = urllib.parse.urlsplit(url)
+        for base in base_urls:
+            b = urllib.parse.urlsplit(base)
+            prefix = b.path.rstrip("/") + FILES_PREFIX
+            if (parsed.scheme, parsed.netloc) == (b.scheme, b.netloc) and parsed.path.startswith(
+                prefix
+            ):
+                return urllib.parse.unquote(parsed.path[len(prefix) :])
+        return None

@@ -1,0 +1,177 @@
+"""The job store interface. SQLite implements it now, PostgreSQL later; one test suite
+(``tests/store/``) runs against every implementation.
+
+Life of a request::
+
+    create ──> IN_QUEUE ──claim──> IN_PROGRESS ──complete──> COMPLETED
+                  │  ^                 │   │
+                  │  └──── release ────┘   └─ lease expired: claimable again (attempts+1);
+                  └─ cancel: COMPLETED        past max_attempts: COMPLETED with an error
+
+Only the worker holding the lease (``worker_id``) may heartbeat, report progress or complete
+a running request; a worker that lost its lease gets ``False`` back and must drop the job.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from vidserve.schema import Status
+
+
+class Priority(IntEnum):
+    """Claim order: lower first, then oldest first (``x-fal-queue-priority``)."""
+
+    NORMAL = 0
+    LOW = 1
+
+
+class CancelOutcome(StrEnum):
+    """What a cancel did; the values are fal's cancel-response ``status`` strings."""
+
+    CANCELLED = "OK"  # it was queued: completed as cancelled at once
+    REQUESTED = "CANCELLATION_REQUESTED"  # it is running: the worker will stop it
+    ALREADY_COMPLETED = "ALREADY_COMPLETED"
+    NOT_FOUND = "NOT_FOUND"
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A request as the API submits it."""
+
+    request_id: str
+    endpoint_id: str
+    input: dict[str, Any]
+    #: The address the client used (``http://host:port``); output URLs are built on it.
+    base_url: str
+    priority: Priority = Priority.NORMAL
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A request as the store holds it."""
+
+    request_id: str
+    endpoint_id: str
+    input: dict[str, Any]
+    base_url: str
+    status: Status
+    priority: Priority
+    created_at: float
+    webhook_url: str | None = None
+    started_at: float | None = None
+    completed_at: float | None = None
+    worker_id: str | None = None
+    lease_expires_at: float | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    progress: float | None = None
+    #: Output JSON of a successful request.
+    result: dict[str, Any] | None = None
+    #: Set when the request completed with an error.
+    error: str | None = None
+    error_type: str | None = None
+    #: FastAPI-style detail list for input errors found while running.
+    error_detail: list[dict[str, Any]] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.status.is_terminal and self.error is not None
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One stored log line; ``seq`` increases per request from 1."""
+
+    seq: int
+    timestamp: float
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """Answer to a heartbeat: whether the lease is still ours, and whether to stop."""
+
+    owned: bool
+    cancel_requested: bool
+
+
+class JobStore(abc.ABC):
+    """Durable queue and records. Every method is safe to call from several threads."""
+
+    @abc.abstractmethod
+    def create(self, job: NewJob) -> Job:
+        """Record a new IN_QUEUE request."""
+
+    @abc.abstractmethod
+    def get(self, request_id: str) -> Job | None:
+        """The request, or None if unknown."""
+
+    @abc.abstractmethod
+    def queue_position(self, request_id: str) -> int | None:
+        """How many IN_QUEUE requests would be claimed before this one; None unless queued."""
+
+    @abc.abstractmethod
+    def claim(
+        self, worker_id: str, lease_seconds: float, endpoint_ids: Collection[str] | None = None
+    ) -> Job | None:
+        """Take the next request: IN_QUEUE by (priority, age), or IN_PROGRESS whose lease
+        expired. Sets IN_PROGRESS, the lease and ``attempts + 1``. A request whose attempts
+        would exceed the store's ``max_attempts`` is completed with ``error_type``
+        ``runner_disconnected`` instead and skipped. None when nothing is claimable."""
+
+    @abc.abstractmethod
+    def heartbeat(self, request_id: str, worker_id: str, lease_seconds: float) -> Heartbeat:
+        """Extend the lease if ``worker_id`` holds it."""
+
+    @abc.abstractmethod
+    def set_progress(self, request_id: str, worker_id: str, progress: float) -> bool:
+        """Record progress in [0, 1]; False if the lease is not ours."""
+
+    @abc.abstractmethod
+    def add_log(
+        self, request_id: str, message: str, level: str = "INFO", timestamp: float | None = None
+    ) -> None:
+        """Append a log line."""
+
+    @abc.abstractmethod
+    def logs(self, request_id: str, after_seq: int = 0) -> list[LogRecord]:
+        """Log lines with ``seq > after_seq``, oldest first."""
+
+    @abc.abstractmethod
+    def complete(
+        self,
+        request_id: str,
+        worker_id: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        error_type: str | None = None,
+        error_detail: list[dict[str, Any]] | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> bool:
+        """Mark COMPLETED with a result or an error. Only the lease holder may; False (and no
+        change) otherwise, so a request never completes twice."""
+
+    @abc.abstractmethod
+    def release(self, request_id: str, worker_id: str) -> bool:
+        """Hand a running request back to the queue without counting the attempt."""
+
+    @abc.abstractmethod
+    def cancel(self, request_id: str) -> CancelOutcome:
+        """Queued: complete it as cancelled now. Running: flag it for its worker."""
+
+    @abc.abstractmethod
+    def expire_leases(self) -> int:
+        """Expire every running lease now (the embedded server does this at start, when it
+        knows no other process holds one). Returns how many were expired."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

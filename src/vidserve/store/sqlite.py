@@ -1,0 +1,480 @@
+"""The SQLite job store: one file, WAL mode, safe across threads and processes.
+
+Every write that reads before it writes runs inside ``BEGIN IMMEDIATE``, which takes the
+database's write lock up front, so two claimers (threads or processes) can never pick the
+same row. Each thread gets its own connection; SQLite connections must not be shared
+between threads while in use.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from vidserve.schema import ErrorType, LogLevel, Status
+from vidserve.store.base import (
+    CancelOutcome,
+    Heartbeat,
+    Job,
+    JobStore,
+    LogRecord,
+    NewJob,
+    Priority,
+)
+
+__all__ = ["MIGRATIONS", "SQLiteJobStore"]
+
+#: Schema migrations, applied in order; step ``i`` moves the schema to version ``i + 1``.
+#: Append new steps, never edit old ones: databases in the field are at older versions.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        """
+        CREATE TABLE requests (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT UNIQUE NOT NULL,
+            endpoint_id TEXT NOT NULL,
+            input TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            status TEXT NOT NULL,
+            priority INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            completed_at REAL,
+            worker_id TEXT,
+            lease_expires_at REAL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            progress REAL,
+            result TEXT,
+            error TEXT,
+            error_type TEXT,
+            error_detail TEXT,
+            metrics TEXT,
+            webhook_url TEXT
+        )
+        """,
+        "CREATE INDEX requests_claim ON requests (status, priority, seq)",
+        "CREATE INDEX requests_lease ON requests (status, lease_expires_at)",
+        """
+        CREATE TABLE logs (
+            request_id TEXT NOT NULL
+                REFERENCES requests (request_id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            timestamp REAL NOT NULL,
+            level TEXT NOT NULL,
+            message TEXT NOT NULL,
+            PRIMARY KEY (request_id, seq)
+        )
+        """,
+    ),
+]
+
+_CANCELLED_MESSAGE = "Request was cancelled"
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _row_to_job(row: sqlite3.Row) -> Job:
+    return Job(
+        request_id=row["request_id"],
+        endpoint_id=row["endpoint_id"],
+        input=json.loads(row["input"]),
+        base_url=row["base_url"],
+        status=Status(row["status"]),
+        priority=Priority(row["priority"]),
+        created_at=row["created_at"],
+        webhook_url=row["webhook_url"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        worker_id=row["worker_id"],
+        lease_expires_at=row["lease_expires_at"],
+        attempts=row["attempts"],
+        cancel_requested=bool(row["cancel_requested"]),
+        progress=row["progress"],
+        result=_loads(row["result"]),
+        error=row["error"],
+        error_type=row["error_type"],
+        error_detail=_loads(row["error_detail"]),
+        metrics=_loads(row["metrics"]) or {},
+    )
+
+
+class SQLiteJobStore(JobStore):
+    """:class:`JobStore` on a SQLite file.
+
+    ``max_attempts`` bounds how often a request may be started before a lost worker counts
+    as a failure; ``clock`` gives the current unix time (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        max_attempts: int = 3,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.path = Path(path)
+        self.max_attempts = max_attempts
+        self._clock = clock
+        self._local = threading.local()
+        # Every connection opened, whichever thread opened it, so close() can reach them all.
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    # -- connections and transactions -------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the job store is closed")
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves. check_same_thread=False
+            # only so close() may close it from another thread; each thread uses its own.
+            conn = sqlite3.connect(
+                self.path, timeout=5.0, isolation_level=None, check_same_thread=False
+            )
+            self._connections.append(conn)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the database's write lock from its first statement."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:  # SQLite may already have rolled back on its own
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+                version = 0
+            else:
+                version = int(row["version"])
+            if version > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"{self.path} has schema version {version}; this vidserve knows "
+                    f"only up to {len(MIGRATIONS)}"
+                )
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    conn.execute(statement)
+            conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+
+    def close(self) -> None:
+        """Close every connection this store opened; the store is unusable afterwards."""
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> Job | None:
+        """The request, or None if unknown."""
+        row = (
+            self._conn()
+            .execute("SELECT * FROM requests WHERE request_id = ?", (request_id,))
+            .fetchone()
+        )
+        return None if row is None else _row_to_job(row)
+
+    def queue_position(self, request_id: str) -> int | None:
+        """How many IN_QUEUE requests come before this one in claim order; None unless
+        it is IN_QUEUE itself."""
+        conn = self._conn()
+        # One statement, so the position is read from a single snapshot.
+        row = conn.execute(
+            """
+            SELECT (
+                SELECT COUNT(*) FROM requests AS o
+                WHERE o.status = :queued
+                  AND (o.priority < r.priority OR (o.priority = r.priority AND o.seq < r.seq))
+            ) AS position
+            FROM requests AS r
+            WHERE r.request_id = :id AND r.status = :queued
+            """,
+            {"id": request_id, "queued": Status.IN_QUEUE.value},
+        ).fetchone()
+        return None if row is None else int(row["position"])
+
+    def logs(self, request_id: str, after_seq: int = 0) -> list[LogRecord]:
+        """Log lines with ``seq > after_seq``, oldest first."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT seq, timestamp, level, message FROM logs"
+                " WHERE request_id = ? AND seq > ? ORDER BY seq",
+                (request_id, after_seq),
+            )
+            .fetchall()
+        )
+        return [LogRecord(r["seq"], r["timestamp"], r["level"], r["message"]) for r in rows]
+
+    # -- writes -------------------------------------------------------------------------
+
+    def create(self, job: NewJob) -> Job:
+        """Record a new IN_QUEUE request; a duplicate ``request_id`` raises
+        :class:`sqlite3.IntegrityError`."""
+        with self._write() as conn:
+            conn.execute(
+                """
+                INSERT INTO requests
+                    (request_id, endpoint_id, input, base_url, status, priority, created_at,
+                     webhook_url)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                (
+                    job.request_id,
+                    job.endpoint_id,
+                    json.dumps(job.input),
+                    job.base_url,
+                    Status.IN_QUEUE.value,
+                    int(job.priority),
+                    self._clock(),
+                    job.webhook_url,
+                ),
+            )
+            row = conn.execute(
+                "SELECT * FROM requests WHERE request_id = ?", (job.request_id,)
+            ).fetchone()
+        return _row_to_job(row)
+
+    def claim(
+        self, worker_id: str, lease_seconds: float, endpoint_ids: Collection[str] | None = None
+    ) -> Job | None:
+        """Take the next claimable request (see :meth:`JobStore.claim`).
+
+        Rows found cancelled or out of attempts on the way are completed and skipped within
+        the same call."""
+        if endpoint_ids is not None and not endpoint_ids:
+            return None
+        sql = (
+            "SELECT * FROM requests"
+            " WHERE (status = ? OR (status = ? AND lease_expires_at < ?))"
+        )
+        endpoint_list = [] if endpoint_ids is None else list(endpoint_ids)
+        if endpoint_list:
+            # Only placeholders are interpolated; the ids themselves are bound parameters.
+            sql += f" AND endpoint_id IN ({', '.join('?' * len(endpoint_list))})"  # noqa: S608
+        sql += " ORDER BY priority, seq LIMIT 1"
+        with self._write() as conn:
+            while True:
+                now = self._clock()
+                params = [Status.IN_QUEUE.value, Status.IN_PROGRESS.value, now, *endpoint_list]
+                row = conn.execute(sql, params).fetchone()
+                if row is None:
+                    return None
+                request_id: str = row["request_id"]
+                if row["cancel_requested"]:
+                    # Cancelled while its worker was gone (or after a release): finish it now.
+                    self._finish_locked(
+                        conn, request_id, now, _CANCELLED_MESSAGE, ErrorType.CANCELLED
+                    )
+                    continue
+                if row["attempts"] >= self.max_attempts:
+                    message = (
+                        f"The request was started {row['attempts']} times and its worker "
+                        "was lost each time"
+                    )
+                    self._finish_locked(conn, request_id, now, message, ErrorType.WORKER_LOST)
+                    self._add_log_locked(conn, request_id, message, LogLevel.ERROR.value, now)
+                    continue
+                conn.execute(
+                    """
+                    UPDATE requests SET
+                        status = ?, worker_id = ?, lease_expires_at = ?,
+                        attempts = attempts + 1, started_at = COALESCE(started_at, ?),
+                        progress = NULL
+                    WHERE request_id = ?
+                    """,
+                    (Status.IN_PROGRESS.value, worker_id, now + lease_seconds, now, request_id),
+                )
+                claimed = conn.execute(
+                    "SELECT * FROM requests WHERE request_id = ?", (request_id,)
+                ).fetchone()
+                return _row_to_job(claimed)
+
+    @staticmethod
+    def _finish_locked(
+        conn: sqlite3.Connection, request_id: str, now: float, error: str, error_type: ErrorType
+    ) -> None:
+        """Complete a request with an error on the store's behalf (no worker involved)."""
+        conn.execute(
+            """
+            UPDATE requests SET
+                status = ?, completed_at = ?, error = ?, error_type = ?,
+                worker_id = NULL, lease_expires_at = NULL
+            WHERE request_id = ?
+            """,
+            (Status.COMPLETED.value, now, error, error_type.value, request_id),
+        )
+
+    @staticmethod
+    def _add_log_locked(
+        conn: sqlite3.Connection, request_id: str, message: str, level: str, timestamp: float
+    ) -> None:
+        # One INSERT ... SELECT: the next seq is computed and used under the same write lock.
+        # Lines for an unknown request select no row and are dropped.
+        conn.execute(
+            """
+            INSERT INTO logs (request_id, seq, timestamp, level, message)
+            SELECT r.request_id,
+                   COALESCE((SELECT MAX(seq) FROM logs WHERE request_id = r.request_id), 0) + 1,
+                   ?, ?, ?
+            FROM requests AS r WHERE r.request_id = ?
+            """,
+            (timestamp, level, message, request_id),
+        )
+
+    def heartbeat(self, request_id: str, worker_id: str, lease_seconds: float) -> Heartbeat:
+        """Extend the lease if ``worker_id`` holds it; always report ``cancel_requested``."""
+        with self._write() as conn:
+            row = conn.execute(
+                """
+                UPDATE requests SET lease_expires_at = ?
+                WHERE request_id = ? AND status = ? AND worker_id = ?
+                RETURNING cancel_requested
+                """,
+                (self._clock() + lease_seconds, request_id, Status.IN_PROGRESS.value, worker_id),
+            ).fetchone()
+            if row is not None:
+                return Heartbeat(owned=True, cancel_requested=bool(row["cancel_requested"]))
+            row = conn.execute(
+                "SELECT cancel_requested FROM requests WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        return Heartbeat(owned=False, cancel_requested=bool(row and row["cancel_requested"]))
+
+    def set_progress(self, request_id: str, worker_id: str, progress: float) -> bool:
+        """Record progress, clamped to [0, 1]; False if the lease is not ours."""
+        progress = min(1.0, max(0.0, float(progress)))
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE requests SET progress = ?"
+                " WHERE request_id = ? AND status = ? AND worker_id = ?",
+                (progress, request_id, Status.IN_PROGRESS.value, worker_id),
+            )
+            return cur.rowcount > 0
+
+    def add_log(
+        self, request_id: str, message: str, level: str = "INFO", timestamp: float | None = None
+    ) -> None:
+        """Append a log line (dropped silently if the request is unknown)."""
+        ts = self._clock() if timestamp is None else timestamp
+        with self._write() as conn:
+            self._add_log_locked(conn, request_id, message, level, ts)
+
+    def complete(
+        self,
+        request_id: str,
+        worker_id: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        error_type: str | None = None,
+        error_detail: list[dict[str, Any]] | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> bool:
+        """Mark COMPLETED; only the lease holder may. False (and no change) otherwise."""
+        with self._write() as conn:
+            # Ownership is checked in the UPDATE's WHERE, so it cannot race a reclaim.
+            cur = conn.execute(
+                """
+                UPDATE requests SET
+                    status = ?, completed_at = ?, result = ?, error = ?, error_type = ?,
+                    error_detail = ?, metrics = ?, worker_id = NULL, lease_expires_at = NULL
+                WHERE request_id = ? AND status = ? AND worker_id = ?
+                """,
+                (
+                    Status.COMPLETED.value,
+                    self._clock(),
+                    _dumps(result),
+                    error,
+                    error_type,
+                    _dumps(error_detail),
+                    _dumps(metrics),
+                    request_id,
+                    Status.IN_PROGRESS.value,
+                    worker_id,
+                ),
+            )
+            return cur.rowcount > 0
+
+    def release(self, request_id: str, worker_id: str) -> bool:
+        """Put a running request back in the queue at its old place, attempt not counted."""
+        with self._write() as conn:
+            cur = conn.execute(
+                """
+                UPDATE requests SET
+                    status = ?, worker_id = NULL, lease_expires_at = NULL,
+                    attempts = MAX(attempts - 1, 0), progress = NULL
+                WHERE request_id = ? AND status = ? AND worker_id = ?
+                """,
+                (Status.IN_QUEUE.value, request_id, Status.IN_PROGRESS.value, worker_id),
+            )
+            return cur.rowcount > 0
+
+    def cancel(self, request_id: str) -> CancelOutcome:
+        """Queued: complete it as cancelled now. Running: flag it for its worker."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT status FROM requests WHERE request_id = ?", (request_id,)
+            ).fetchone()
+            if row is None:
+                return CancelOutcome.NOT_FOUND
+            status = Status(row["status"])
+            if status is Status.COMPLETED:
+                return CancelOutcome.ALREADY_COMPLETED
+            if status is Status.IN_QUEUE:
+                now = self._clock()
+                self._finish_locked(conn, request_id, now, _CANCELLED_MESSAGE, ErrorType.CANCELLED)
+                self._add_log_locked(
+                    conn, request_id, "Request cancelled while queued", LogLevel.INFO.value, now
+                )
+                return CancelOutcome.CANCELLED
+            conn.execute(
+                "UPDATE requests SET cancel_requested = 1 WHERE request_id = ?", (request_id,)
+            )
+            return CancelOutcome.REQUESTED
+
+    def expire_leases(self) -> int:
+        """Make every running request claimable at once; returns how many there were."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE requests SET lease_expires_at = ? WHERE status = ?",
+                (self._clock() - 1, Status.IN_PROGRESS.value),
+            )
+            return cur.rowcount

@@ -1,0 +1,218 @@
+"""The worker: the one place where a job, an engine and storage meet.
+
+A worker claims a request with a lease, fetches and decodes its files, asks the endpoint's
+adapter for a :class:`VideoRequest`, lets the engine render while a lease keeper heartbeats
+and watches for cancellation, stores the MP4 and completes the request. A failure inside is
+data: the request completes with ``error`` and ``error_type``; the worker goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from vidserve.config import Settings
+from vidserve.endpoints import ENDPOINTS, EndpointSpec, validate_input
+from vidserve.engines.base import Engine, Image, RunContext
+from vidserve.errors import CancelledError, EngineError, InputError
+from vidserve.media.fetch import FetchLimits, fetch
+from vidserve.media.images import decode_image, decode_mask
+from vidserve.schema import ErrorType, File
+from vidserve.storage import FileStorage
+from vidserve.store import Job, JobStore
+from vidserve.worker.lease import LeaseKeeper
+
+logger = logging.getLogger(__name__)
+
+
+class _Context(RunContext):
+    """RunContext for one request: logs go to the store, progress and cancel to the keeper."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        job: Job,
+        workdir: Path,
+        keeper: LeaseKeeper,
+        shutdown: threading.Event,
+    ) -> None:
+        self.workdir = workdir
+        self._store = store
+        self._request_id = job.request_id
+        self._keeper = keeper
+        self._shutdown = shutdown
+
+    def progress(self, fraction: float) -> None:
+        self._keeper.progress = min(max(fraction, 0.0), 1.0)
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        self._store.add_log(self._request_id, message, level)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._keeper.stop_requested or self._shutdown.is_set()
+
+
+class Worker:
+    """Claims and runs requests for the endpoints it has engines for."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        storage: FileStorage,
+        settings: Settings,
+        engines: Mapping[str, Engine],
+        *,
+        worker_id: str | None = None,
+        shutdown: threading.Event | None = None,
+    ) -> None:
+        self.store = store
+        self.storage = storage
+        self.settings = settings
+        self.engines = dict(engines)
+        self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
+        self.shutdown = shutdown or threading.Event()
+        self._limits = FetchLimits(settings.fetch_timeout, settings.max_input_bytes)
+
+    def run_once(self) -> bool:
+        """Claim and run one request; False when none was claimable."""
+        job = self.store.claim(self.worker_id, self.settings.lease_seconds, list(self.engines))
+        if job is None:
+            return False
+        self.process(job)
+        return True
+
+    def drain(self) -> int:
+        """Run requests until the queue is empty (tests: submit, drain, assert)."""
+        count = 0
+        while not self.shutdown.is_set() and self.run_once():
+            count += 1
+        return count
+
+    def run(self, idle_wait: float = 0.1) -> None:
+        """Run until ``shutdown`` is set, polling the store when idle."""
+        while not self.shutdown.is_set():
+            try:
+                if not self.run_once():
+                    self.shutdown.wait(idle_wait)
+            except Exception:
+                # The store may be briefly unavailable; a worker must outlive that.
+                logger.exception("worker %s: claim failed; retrying", self.worker_id)
+                self.shutdown.wait(1.0)
+
+    def process(self, job: Job) -> None:
+        """Run one claimed request to completion (or hand it back on shutdown)."""
+        spec = ENDPOINTS[job.endpoint_id]
+        engine = self.engines[job.endpoint_id]
+        self.store.add_log(
+            job.request_id, f"Started on {self.worker_id} (attempt {job.attempts})", "INFO"
+        )
+        started = time.monotonic()
+        keeper = LeaseKeeper(
+            self.store,
+            job.request_id,
+            self.worker_id,
+            self.settings.lease_seconds,
+            self.settings.heartbeat_interval,
+        )
+        with tempfile.TemporaryDirectory(prefix="vidserve-") as tmp, keeper:
+            ctx = _Context(self.store, job, Path(tmp), keeper, self.shutdown)
+            try:
+                result = self._render(job, spec, engine, ctx)
+            except CancelledError:
+                self._finish_cancelled(job, keeper)
+            except InputError as exc:
+                self._fail(job, str(exc), exc.error_type, exc.details)
+            except EngineError as exc:
+                self._fail(job, str(exc), exc.error_type)
+            except Exception as exc:
+                # An engine bug is data: the request fails, the worker lives.
+                logger.exception("request %s failed", job.request_id)
+                self._fail(job, f"{type(exc).__name__}: {exc}", ErrorType.ENGINE)
+            else:
+                keeper.progress = 1.0
+                elapsed = time.monotonic() - started
+                self.store.add_log(job.request_id, f"Completed in {elapsed:.2f} s", "INFO")
+                self.store.complete(
+                    job.request_id,
+                    self.worker_id,
+                    result=result,
+                    metrics={"inference_time": round(elapsed, 3)},
+                )
+
+    def _render(
+        self, job: Job, spec: EndpointSpec, engine: Engine, ctx: _Context
+    ) -> dict[str, Any]:
+        inp = validate_input(spec, job.input)
+        files: dict[tuple[str | int, ...], Image] = {}
+        for item in spec.file_inputs(inp):
+            ctx.check_cancelled()
+            data = fetch(
+                item.url, item.loc, self._limits, lambda url, cap: self._read_own(job, url, cap)
+            )
+            decoded = (
+                decode_image(data, item.loc)
+                if item.kind == "image"
+                else decode_mask(data, item.loc)
+            )
+            files[item.loc] = decoded
+            where = ".".join(str(p) for p in item.loc[1:])
+            ctx.log(f"Loaded {where}: {decoded.shape[1]}x{decoded.shape[0]}")
+        request = spec.to_video_request(inp, files)
+        ctx.check_cancelled()
+        ctx.log(
+            f"Rendering {request.width}x{request.height}, {request.num_frames} frames at "
+            f"{request.fps} fps with the {engine.name} engine"
+        )
+        rendered = engine.generate(request, ctx)
+        stored = self.storage.put_file(
+            rendered.path, content_type=rendered.content_type, file_name="output.mp4"
+        )
+        video = File(
+            url=self.storage.url(stored.key, job.base_url),
+            content_type=stored.content_type,
+            file_name=stored.file_name,
+            file_size=stored.size,
+        )
+        output: BaseModel = spec.output_model.model_validate({"video": video})
+        return output.model_dump(mode="json", exclude_none=True)
+
+    def _read_own(self, job: Job, url: str, max_bytes: int) -> bytes | None:
+        # A URL of this server's own files is read from storage, not fetched over HTTP.
+        key = self.storage.key_from_url(url, [job.base_url])
+        return None if key is None else self.storage.read_bytes(key, max_bytes)
+
+    def _finish_cancelled(self, job: Job, keeper: LeaseKeeper) -> None:
+        if keeper.lost:
+            logger.warning("request %s: lease lost; dropping it", job.request_id)
+        elif keeper.cancel_requested:
+            self.store.add_log(job.request_id, "Cancelled while running", "WARN")
+            self._fail(job, "Request was cancelled", ErrorType.CANCELLED)
+        else:
+            # Shutdown: hand the request back so another worker (or the next start) runs it.
+            self.store.add_log(job.request_id, "Worker stopping; request handed back", "WARN")
+            self.store.release(job.request_id, self.worker_id)
+
+    def _fail(
+        self,
+        job: Job,
+        message: str,
+        error_type: str,
+        detail: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.store.add_log(job.request_id, message, "ERROR")
+        self.store.complete(
+            job.request_id,
+            self.worker_id,
+            error=message,
+            error_type=error_type,
+            error_detail=detail,
+        )

@@ -1,0 +1,121 @@
+"""Test helpers: synthetic images, data URIs, and a real ``vidserve serve`` process."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_image(width: int = 640, height: int = 360, seed: int = 0, fmt: str = "PNG") -> bytes:
+    """A textured test picture (gradients, blobs and a grid) that optical flow can track."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([x / width * 255, y / height * 255, (x + y) / (width + height) * 255], -1)
+    for _ in range(12):
+        cx, cy, r = rng.integers(0, width), rng.integers(0, height), rng.integers(10, 60)
+        img[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = rng.integers(0, 255, 3)
+    img[::40, :] = 255
+    img[:, ::40] = 255
+    buf = io.BytesIO()
+    Image.fromarray(img.astype(np.uint8)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def make_mask(width: int, height: int, box: tuple[int, int, int, int]) -> bytes:
+    """A PNG mask: white inside ``box`` (x0, y0, x1, y1), black elsewhere."""
+    mask = np.zeros((height, width), np.uint8)
+    x0, y0, x1, y1 = box
+    mask[y0:y1, x0:x1] = 255
+    buf = io.BytesIO()
+    Image.fromarray(mask).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """``python -m vidserve serve`` in a child process, on a free port and its own data dir."""
+
+    def __init__(self, data_dir: Path, workers: int = 1, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.workers = workers
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "vidserve", "serve", "--port", str(self.port),
+               "--data-dir", str(self.data_dir), "--workers", str(self.workers)]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies mid-whatever, as in a crash."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+
+def wait_status(
+    client: httpx.Client, status_url: str, want: str, timeout: float = 60.0, **params: Any
+) -> dict[str, Any]:
+    """Poll ``status_url`` until its status is ``want``."""
+    deadline = time.monotonic() + timeout
+    body: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        body = client.get(status_url, params=params).json()
+        if body["status"] == want:
+            return body
+        if body["status"] == "COMPLETED":
+            raise AssertionError(f"completed while waiting for {want}: {body}")
+        time.sleep(0.05)
+    raise AssertionError(f"still {body.get('status')} after {timeout} s (wanted {want})")

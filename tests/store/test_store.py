@@ -1,0 +1,465 @@
+"""The job-store contract, run against every backend listed in ``conftest.FACTORIES``."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection
+from typing import Protocol
+
+from vidserve.schema import ErrorType, Status
+from vidserve.store.base import CancelOutcome, Job, JobStore, NewJob, Priority
+
+LEASE = 30.0
+
+
+class Clock(Protocol):
+    """What the tests use of conftest's fake clock."""
+
+    now: float
+
+    def advance(self, seconds: float) -> None: ...
+
+
+def new(
+    request_id: str,
+    *,
+    endpoint_id: str = "fal-ai/kling-video/v1/standard/text-to-video",
+    priority: Priority = Priority.NORMAL,
+    webhook_url: str | None = None,
+) -> NewJob:
+    return NewJob(
+        request_id=request_id,
+        endpoint_id=endpoint_id,
+        input={"prompt": f"prompt {request_id}", "duration": "5"},
+        base_url="http://127.0.0.1:8000",
+        priority=priority,
+        webhook_url=webhook_url,
+    )
+
+
+def claim(store: JobStore, worker: str = "w1", endpoint_ids: Collection[str] | None = None) -> Job:
+    job = store.claim(worker, LEASE, endpoint_ids)
+    assert job is not None
+    return job
+
+
+def get(store: JobStore, request_id: str) -> Job:
+    job = store.get(request_id)
+    assert job is not None
+    return job
+
+
+# -- create / get ---------------------------------------------------------------------
+
+
+def test_create_and_get_round_trip(store: JobStore, clock: Clock) -> None:
+    created = store.create(
+        NewJob(
+            request_id="r1",
+            endpoint_id="fal-ai/kling-video/v1/standard/image-to-video",
+            input={"prompt": "a cat", "nested": {"list": [1, 2.5, None, "ü"]}},
+            base_url="http://example.test:9000",
+            priority=Priority.LOW,
+            webhook_url="http://hook.test/cb",
+        )
+    )
+    fetched = get(store, "r1")
+    assert fetched == created
+    assert fetched.input == {"prompt": "a cat", "nested": {"list": [1, 2.5, None, "ü"]}}
+    assert fetched.endpoint_id == "fal-ai/kling-video/v1/standard/image-to-video"
+    assert fetched.base_url == "http://example.test:9000"
+    assert fetched.webhook_url == "http://hook.test/cb"
+    assert fetched.status is Status.IN_QUEUE
+    assert fetched.priority is Priority.LOW
+    assert fetched.created_at == clock.now
+    assert fetched.attempts == 0
+    assert fetched.cancel_requested is False
+    assert fetched.started_at is None and fetched.worker_id is None
+    assert fetched.result is None and fetched.error is None
+    assert fetched.metrics == {}
+
+
+def test_get_unknown_is_none(store: JobStore) -> None:
+    assert store.get("nope") is None
+
+
+# -- queue positions ------------------------------------------------------------------
+
+
+def test_queue_positions_are_zero_based_in_order(store: JobStore) -> None:
+    for rid in ("a", "b", "c"):
+        store.create(new(rid))
+    assert [store.queue_position(r) for r in ("a", "b", "c")] == [0, 1, 2]
+
+
+def test_low_priority_queues_behind_normal(store: JobStore) -> None:
+    store.create(new("low", priority=Priority.LOW))
+    store.create(new("n1"))
+    store.create(new("n2"))
+    assert store.queue_position("n1") == 0
+    assert store.queue_position("n2") == 1
+    assert store.queue_position("low") == 2
+
+
+def test_queue_position_drops_as_earlier_requests_leave(store: JobStore) -> None:
+    for rid in ("a", "b", "c", "d"):
+        store.create(new(rid))
+    assert store.queue_position("d") == 3
+    claim(store)  # takes "a"
+    assert store.queue_position("d") == 2
+    store.cancel("b")
+    assert store.queue_position("d") == 1
+
+
+def test_queue_position_none_unless_queued(store: JobStore) -> None:
+    store.create(new("a"))
+    claim(store)
+    assert store.queue_position("a") is None
+    assert store.queue_position("unknown") is None
+
+
+# -- claim ----------------------------------------------------------------------------
+
+
+def test_claim_empty_returns_none(store: JobStore) -> None:
+    assert store.claim("w1", LEASE) is None
+
+
+def test_claim_sets_lease_and_attempt(store: JobStore, clock: Clock) -> None:
+    store.create(new("a"))
+    job = claim(store, "w1")
+    assert job.request_id == "a"
+    assert job.status is Status.IN_PROGRESS
+    assert job.worker_id == "w1"
+    assert job.attempts == 1
+    assert job.started_at == clock.now
+    assert job.lease_expires_at == clock.now + LEASE
+    assert get(store, "a") == job
+
+
+def test_claim_order_is_priority_then_age(store: JobStore) -> None:
+    store.create(new("low1", priority=Priority.LOW))
+    store.create(new("n1"))
+    store.create(new("low2", priority=Priority.LOW))
+    store.create(new("n2"))
+    order = [claim(store).request_id for _ in range(4)]
+    assert order == ["n1", "n2", "low1", "low2"]
+    assert store.claim("w1", LEASE) is None
+
+
+def test_claim_endpoint_filter(store: JobStore) -> None:
+    store.create(new("t2v", endpoint_id="e/text"))
+    store.create(new("i2v", endpoint_id="e/image"))
+    assert claim(store, endpoint_ids=["e/image"]).request_id == "i2v"
+    assert store.claim("w1", LEASE, endpoint_ids=["e/image"]) is None
+    assert store.claim("w1", LEASE, endpoint_ids=["e/other"]) is None
+    assert claim(store, endpoint_ids={"e/text", "e/other"}).request_id == "t2v"
+
+
+def test_concurrent_claims_never_share_a_job(store: JobStore) -> None:
+    ids = [f"r{i}" for i in range(50)]
+    for rid in ids:
+        store.create(new(rid))
+    claimed: list[str] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def work(worker: str) -> None:
+        try:
+            start.wait()
+            while (job := store.claim(worker, LEASE)) is not None:
+                with lock:
+                    claimed.append(job.request_id)
+        except BaseException as exc:  # surfaced below; a thread's exception is otherwise lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Counter(claimed) == Counter(ids)
+
+
+# -- heartbeat and leases -------------------------------------------------------------
+
+
+def test_heartbeat_extends_lease(store: JobStore, clock: Clock) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    clock.advance(20)
+    hb = store.heartbeat("a", "w1", LEASE)
+    assert hb.owned and not hb.cancel_requested
+    assert get(store, "a").lease_expires_at == clock.now + LEASE
+    clock.advance(20)  # past the first lease, inside the extended one
+    assert store.claim("w2", LEASE) is None
+
+
+def test_heartbeat_only_owner(store: JobStore) -> None:
+    store.create(new("a"))
+    job = claim(store, "w1")
+    hb = store.heartbeat("a", "w2", LEASE)
+    assert not hb.owned
+    assert get(store, "a").lease_expires_at == job.lease_expires_at
+    assert not store.heartbeat("unknown", "w1", LEASE).owned
+
+
+def test_expired_lease_is_reclaimed_and_old_worker_locked_out(
+    store: JobStore, clock: Clock
+) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    clock.advance(LEASE + 1)
+    job = claim(store, "w2")
+    assert job.request_id == "a"
+    assert job.worker_id == "w2"
+    assert job.attempts == 2
+    assert not store.heartbeat("a", "w1", LEASE).owned
+    assert store.complete("a", "w1", result={"from": "w1"}) is False
+    assert get(store, "a").status is Status.IN_PROGRESS
+    assert store.complete("a", "w2", result={"from": "w2"}) is True
+    assert get(store, "a").result == {"from": "w2"}
+
+
+def test_lease_not_expired_is_not_reclaimed(store: JobStore, clock: Clock) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    clock.advance(LEASE - 1)
+    assert store.claim("w2", LEASE) is None
+
+
+def test_reclaimed_job_keeps_its_place_in_line(store: JobStore, clock: Clock) -> None:
+    store.create(new("old"))
+    claim(store, "w1")
+    clock.advance(LEASE + 1)
+    store.create(new("new"))
+    assert claim(store, "w2").request_id == "old"
+
+
+def test_max_attempts_exhaustion_completes_with_worker_lost(
+    store: JobStore, clock: Clock
+) -> None:
+    store.create(new("a"))
+    store.create(new("b"))
+    for attempt in range(1, 4):
+        job = claim(store, f"w{attempt}")
+        assert (job.request_id, job.attempts) == ("a", attempt)
+        clock.advance(LEASE + 1)
+    # "a" is out of attempts: completed as lost, and the same call moves on to "b".
+    assert claim(store, "w4").request_id == "b"
+    lost = get(store, "a")
+    assert lost.status is Status.COMPLETED
+    assert lost.error_type == "runner_disconnected"
+    assert lost.error is not None and "3 times" in lost.error
+    assert lost.failed
+    assert lost.worker_id is None
+    assert any(r.level == "ERROR" for r in store.logs("a"))
+
+
+def test_expire_leases(store: JobStore) -> None:
+    for rid in ("a", "b", "c"):
+        store.create(new(rid))
+    claim(store, "w1")
+    claim(store, "w1")
+    assert store.expire_leases() == 2
+    assert {claim(store, "w2").request_id for _ in range(2)} == {"a", "b"}
+    assert claim(store, "w2").request_id == "c"
+
+
+# -- complete -------------------------------------------------------------------------
+
+
+def test_complete_with_result(store: JobStore, clock: Clock) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    clock.advance(5)
+    assert store.complete(
+        "a", "w1", result={"video": {"url": "http://x/v.mp4"}}, metrics={"inference_time": 4.2}
+    )
+    job = get(store, "a")
+    assert job.status is Status.COMPLETED
+    assert job.result == {"video": {"url": "http://x/v.mp4"}}
+    assert job.metrics == {"inference_time": 4.2}
+    assert job.completed_at == clock.now
+    assert job.error is None and not job.failed
+    assert job.worker_id is None and job.lease_expires_at is None
+
+
+def test_complete_with_error_and_detail(store: JobStore) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    detail = [{"loc": ["body", "image_url"], "msg": "too small", "type": "image_too_small"}]
+    assert store.complete(
+        "a", "w1", error="bad image", error_type=ErrorType.VALIDATION, error_detail=detail
+    )
+    job = get(store, "a")
+    assert job.status is Status.COMPLETED
+    assert job.failed
+    assert job.error == "bad image"
+    assert job.error_type == "validation_error"
+    assert job.error_detail == detail
+    assert job.result is None
+
+
+def test_complete_twice_second_is_false(store: JobStore) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    assert store.complete("a", "w1", result={"n": 1}) is True
+    assert store.complete("a", "w1", result={"n": 2}) is False
+    assert get(store, "a").result == {"n": 1}
+
+
+def test_complete_unclaimed_is_false(store: JobStore) -> None:
+    store.create(new("a"))
+    assert store.complete("a", "w1", result={}) is False
+    assert get(store, "a").status is Status.IN_QUEUE
+
+
+# -- release --------------------------------------------------------------------------
+
+
+def test_release_keeps_place_and_does_not_count(store: JobStore) -> None:
+    store.create(new("a"))
+    store.create(new("b"))
+    claim(store, "w1")
+    assert store.release("a", "w1") is True
+    job = get(store, "a")
+    assert job.status is Status.IN_QUEUE
+    assert job.worker_id is None and job.lease_expires_at is None
+    assert job.attempts == 0
+    assert store.queue_position("a") == 0
+    assert claim(store, "w2").request_id == "a"
+
+
+def test_release_only_owner(store: JobStore) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    assert store.release("a", "w2") is False
+    assert get(store, "a").worker_id == "w1"
+
+
+# -- cancel ---------------------------------------------------------------------------
+
+
+def test_cancel_queued_completes_it(store: JobStore) -> None:
+    store.create(new("a"))
+    assert store.cancel("a") is CancelOutcome.CANCELLED
+    job = get(store, "a")
+    assert job.status is Status.COMPLETED
+    assert job.error == "Request was cancelled"
+    assert job.error_type == ErrorType.CANCELLED
+    assert [r.message for r in store.logs("a")] == ["Request cancelled while queued"]
+    assert store.claim("w1", LEASE) is None
+
+
+def test_cancel_running_requests_it(store: JobStore) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    assert store.cancel("a") is CancelOutcome.REQUESTED
+    assert store.cancel("a") is CancelOutcome.REQUESTED  # repeating is harmless
+    job = get(store, "a")
+    assert job.status is Status.IN_PROGRESS
+    assert job.cancel_requested is True
+
+
+def test_cancel_requested_visible_through_heartbeat(store: JobStore) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    assert store.heartbeat("a", "w1", LEASE).cancel_requested is False
+    store.cancel("a")
+    hb = store.heartbeat("a", "w1", LEASE)
+    assert hb.owned and hb.cancel_requested
+    assert store.heartbeat("a", "w2", LEASE).cancel_requested is True
+
+
+def test_cancel_completed(store: JobStore) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    store.complete("a", "w1", result={})
+    assert store.cancel("a") is CancelOutcome.ALREADY_COMPLETED
+    assert get(store, "a").error is None
+
+
+def test_cancel_unknown(store: JobStore) -> None:
+    assert store.cancel("nope") is CancelOutcome.NOT_FOUND
+
+
+def test_cancelled_while_worker_died_completes_on_next_claim(
+    store: JobStore, clock: Clock
+) -> None:
+    store.create(new("a"))
+    store.create(new("b"))
+    claim(store, "w1")
+    store.cancel("a")
+    clock.advance(LEASE + 1)
+    assert claim(store, "w2").request_id == "b"
+    job = get(store, "a")
+    assert job.status is Status.COMPLETED
+    assert job.error == "Request was cancelled"
+    assert job.error_type == ErrorType.CANCELLED
+
+
+# -- logs and progress ----------------------------------------------------------------
+
+
+def test_logs_in_order_with_after_seq(store: JobStore, clock: Clock) -> None:
+    store.create(new("a"))
+    store.create(new("other"))
+    store.add_log("a", "first")
+    store.add_log("other", "elsewhere")
+    store.add_log("a", "second", level="WARN", timestamp=123.0)
+    store.add_log("a", "third", level="ERROR")
+    records = store.logs("a")
+    assert [(r.seq, r.message, r.level) for r in records] == [
+        (1, "first", "INFO"),
+        (2, "second", "WARN"),
+        (3, "third", "ERROR"),
+    ]
+    assert records[0].timestamp == clock.now
+    assert records[1].timestamp == 123.0
+    assert [r.message for r in store.logs("a", after_seq=1)] == ["second", "third"]
+    assert store.logs("a", after_seq=3) == []
+    assert [r.seq for r in store.logs("other")] == [1]
+
+
+def test_progress_is_clamped(store: JobStore) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    assert store.set_progress("a", "w1", 0.5)
+    assert get(store, "a").progress == 0.5
+    assert store.set_progress("a", "w1", 1.7)
+    assert get(store, "a").progress == 1.0
+    assert store.set_progress("a", "w1", -0.3)
+    assert get(store, "a").progress == 0.0
+
+
+def test_progress_only_owner(store: JobStore) -> None:
+    store.create(new("a"))
+    claim(store, "w1")
+    assert store.set_progress("a", "w2", 0.5) is False
+    assert get(store, "a").progress is None
+
+
+# -- persistence ----------------------------------------------------------------------
+
+
+def test_data_survives_reopen(store_factory: Callable[[], JobStore]) -> None:
+    first = store_factory()
+    first.create(new("a", webhook_url="http://hook.test/cb"))
+    first.create(new("b"))
+    claim(first, "w1")
+    first.complete("a", "w1", result={"ok": True})
+    first.add_log("a", "hello")
+    first.close()
+
+    second = store_factory()
+    a = get(second, "a")
+    assert a.status is Status.COMPLETED
+    assert a.result == {"ok": True}
+    assert a.webhook_url == "http://hook.test/cb"
+    assert [r.message for r in second.logs("a")] == ["hello"]
+    assert second.queue_position("b") == 0
+    assert claim(second, "w2").request_id == "b"

@@ -1,0 +1,75 @@
+"""Endpoint adapters: Kling's output settings and coordinate rules, applied once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from vidserve.endpoints import ENDPOINTS, app_id, validate_input
+from vidserve.endpoints.kling import output_size
+from vidserve.engines.base import VideoRequest
+
+V1 = "fal-ai/kling-video/v1/standard/image-to-video"
+
+
+def adapt(endpoint: str, image_hw: tuple[int, int], **fields: Any) -> VideoRequest:
+    spec = ENDPOINTS[endpoint]
+    image_field = "start_image_url" if endpoint.startswith("fal-ai/kling-video/o1") else "image_url"
+    inp = validate_input(spec, {"prompt": "p", image_field: "data:,", **fields})
+    files = {f.loc: np.zeros((*image_hw, 3) if f.kind == "image" else image_hw, np.uint8)
+             for f in spec.file_inputs(inp)}
+    return spec.to_video_request(inp, files)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "fields", "size", "fps", "frames"),
+    [
+        (V1, {}, (1280, 720), 30, 150),
+        (V1, {"duration": "10"}, (1280, 720), 30, 300),
+        ("fal-ai/kling-video/v1/pro/image-to-video", {}, (1280, 720), 30, 150),
+        ("fal-ai/kling-video/v1/pro/image-to-video", {"aspect_ratio": "1:1"}, (720, 720), 30, 150),
+        ("fal-ai/kling-video/v1.6/pro/image-to-video", {"aspect_ratio": "9:16"}, (1080, 1920),
+         30, 150),
+        ("fal-ai/kling-video/v2.1/master/image-to-video", {}, (1920, 1080), 24, 120),
+        ("fal-ai/kling-video/o1/standard/image-to-video", {"duration": "3"}, (1280, 720), 24, 72),
+        ("fal-ai/kling-video/o1/standard/image-to-video", {"duration": "10"}, (1280, 720), 24,
+         240),
+    ],
+)
+def test_output_settings_follow_the_endpoint_table(
+    endpoint: str, fields: dict[str, Any], size: tuple[int, int], fps: int, frames: int
+) -> None:
+    request = adapt(endpoint, (360, 640), **fields)
+    assert (request.width, request.height, request.fps, request.num_frames) == (*size, fps, frames)
+
+
+def test_standard_endpoints_follow_the_input_aspect() -> None:
+    request = adapt(V1, (800, 600))  # a 3:4 portrait
+    assert (request.width, request.height) == (720, 960)
+
+
+def test_output_size_is_even_and_clamps_extreme_aspects() -> None:
+    assert output_size(720, 1.777) == (1280, 720)
+    assert output_size(720, 10.0) == (1800, 720)  # clamped to 2.5
+    w, h = output_size(1080, 0.7)
+    assert w == 1080 and h % 2 == 0
+
+
+def test_trajectories_move_from_bottom_left_to_top_left_origin() -> None:
+    request = adapt(V1, (400, 600), dynamic_masks=[
+        {"mask_url": "data:,", "trajectories": [{"x": 10, "y": 0}, {"x": 20, "y": 400}]}])
+    assert request.dynamic_masks[0].trajectory == ((10.0, 400.0), (20.0, 0.0))
+
+
+def test_tail_image_and_cfg_reach_the_request() -> None:
+    request = adapt(V1, (360, 640), tail_image_url="data:,", cfg_scale=0.8)
+    assert request.end_image is not None
+    assert request.guidance == 0.8
+    assert request.negative_prompt == "blur, distort, and low quality"
+
+
+def test_app_id_keeps_owner_and_alias() -> None:
+    assert app_id(V1) == "fal-ai/kling-video"
+    assert app_id("workflows/me/flow/sub") == "workflows/me/flow"
