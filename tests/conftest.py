@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from helpers import ServerProcess
 
 
@@ -15,7 +16,9 @@ def server_factory(tmp_path: Path) -> Iterator[Any]:
     """Start servers (stopped at the end); ``server_factory(workers=2)``."""
     started: list[ServerProcess] = []
 
-    def start(workers: int = 1, data_dir: Path | None = None, port: int | None = None) -> ServerProcess:
+    def start(
+        workers: int = 1, data_dir: Path | None = None, port: int | None = None
+    ) -> ServerProcess:
         srv = ServerProcess(data_dir or tmp_path / "data", workers, port).start()
         started.append(srv)
         return srv

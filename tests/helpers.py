@@ -69,8 +69,18 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "vidserve", "serve", "--port", str(self.port),
-               "--data-dir", str(self.data_dir), "--workers", str(self.workers)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "vidserve",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--workers",
+            str(self.workers),
+        ]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
@@ -102,7 +112,6 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text()
-
 
 
 def wait_status(

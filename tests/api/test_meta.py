@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fakes import Harness
-
 from vidserve.endpoints import ENDPOINTS
 
 V1 = "fal-ai/kling-video/v1/standard/image-to-video"

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+
 from fakes import FailingEngine, FakeEngine, Harness, SlowEngine
 from helpers import data_uri, make_image
 
@@ -41,7 +42,8 @@ def test_submit_answers_in_queue_with_absolute_urls_without_sub_path(harness: Ha
 def test_queue_position_counts_requests_ahead_and_low_priority_waits(harness: Harness) -> None:
     first, second = submit(harness), submit(harness)
     low = harness.client.post(
-        f"/queue/{V1}", json={"prompt": "p", "image_url": IMAGE},
+        f"/queue/{V1}",
+        json={"prompt": "p", "image_url": IMAGE},
         headers={"x-fal-queue-priority": "low"},
     ).json()
     third = submit(harness)
@@ -53,15 +55,18 @@ def test_queue_position_counts_requests_ahead_and_low_priority_waits(harness: Ha
 
 def test_bad_priority_header_is_422_naming_the_header(harness: Harness) -> None:
     response = harness.client.post(
-        f"/queue/{V1}", json={"prompt": "p", "image_url": IMAGE},
+        f"/queue/{V1}",
+        json={"prompt": "p", "image_url": IMAGE},
         headers={"x-fal-queue-priority": "urgent"},
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["header", "x-fal-queue-priority"]
 
 
-@pytest.mark.parametrize(("value", "has_logs"), [("true", True), ("1", True), ("false", False),
-                                                 ("0", False), (None, False)])
+@pytest.mark.parametrize(
+    ("value", "has_logs"),
+    [("true", True), ("1", True), ("false", False), ("0", False), (None, False)],
+)
 def test_status_logs_flag_accepts_both_clients_spellings(
     harness: Harness, value: str | None, has_logs: bool
 ) -> None:
@@ -132,8 +137,10 @@ def test_result_before_completion_is_400_still_in_progress(harness: Harness) -> 
 
 
 def test_unknown_endpoint_is_404_listing_served_ones(harness: Harness) -> None:
-    response = harness.client.post("/queue/fal-ai/kling-video/v9/ultra/image-to-video",
-                                   json={"prompt": "p", "image_url": IMAGE})
+    response = harness.client.post(
+        "/queue/fal-ai/kling-video/v9/ultra/image-to-video",
+        json={"prompt": "p", "image_url": IMAGE},
+    )
     assert response.status_code == 404
     detail = response.json()["detail"]
     assert "fal-ai/kling-video/v9/ultra/image-to-video" in detail
@@ -173,7 +180,10 @@ def test_cancel_running_request_stops_the_engine_within_a_second(harness: Harnes
         assert engine.started.wait(10)
         asked = time.monotonic()
         response = harness.client.put(job["cancel_url"])
-        assert (response.status_code, response.json()) == (202, {"status": "CANCELLATION_REQUESTED"})
+        assert (response.status_code, response.json()) == (
+            202,
+            {"status": "CANCELLATION_REQUESTED"},
+        )
         while harness.client.get(job["status_url"]).json()["status"] != "COMPLETED":
             assert time.monotonic() - asked < 5, "cancel did not stop the engine"
             time.sleep(0.01)
@@ -194,8 +204,10 @@ def test_engine_failure_completes_with_error_and_result_answers_it(harness: Harn
     assert any(e["level"] == "ERROR" for e in status["logs"])
     result = harness.client.get(job["response_url"])
     assert result.status_code == 500
-    assert result.json() == {"detail": "RuntimeError: boom in the engine",
-                             "error_type": "engine_error"}
+    assert result.json() == {
+        "detail": "RuntimeError: boom in the engine",
+        "error_type": "engine_error",
+    }
 
 
 def test_unreadable_image_fails_the_request_with_a_422_naming_the_field(harness: Harness) -> None:
@@ -210,8 +222,9 @@ def test_unreadable_image_fails_the_request_with_a_422_naming_the_field(harness:
 
 def test_own_file_urls_are_read_from_storage_not_fetched(harness: Harness) -> None:
     # "testserver" resolves nowhere: this works only if the worker reads the file locally.
-    stored = harness.storage.put_bytes(make_image(400, 400), content_type="image/png",
-                                       file_name="in.png")
+    stored = harness.storage.put_bytes(
+        make_image(400, 400), content_type="image/png", file_name="in.png"
+    )
     engine = FakeEngine()
     job = submit(harness, image_url=harness.storage.url(stored.key, "http://testserver"))
     harness.drain(engine)
@@ -244,8 +257,9 @@ def test_status_stream_sends_new_log_lines_and_ends_after_completed(harness: Har
     first_event = threading.Event()
 
     def read() -> None:
-        with harness.client.stream("GET", f"{job['status_url']}/stream",
-                                   params={"logs": "1"}) as response:
+        with harness.client.stream(
+            "GET", f"{job['status_url']}/stream", params={"logs": "1"}
+        ) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             for line in response.iter_lines():
                 lines.append(line)
@@ -289,7 +303,10 @@ def test_body_over_the_limit_is_413(tmp_path: Any) -> None:
 
 
 def test_webhooks_are_refused_clearly_until_delivered(harness: Harness) -> None:
-    response = harness.client.post(f"/queue/{V1}", params={"fal_webhook": "https://x.test/h"},
-                                   json={"prompt": "p", "image_url": IMAGE})
+    response = harness.client.post(
+        f"/queue/{V1}",
+        params={"fal_webhook": "https://x.test/h"},
+        json={"prompt": "p", "image_url": IMAGE},
+    )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "fal_webhook"]

@@ -239,9 +239,7 @@ def test_reclaimed_job_keeps_its_place_in_line(store: JobStore, clock: Clock) ->
     assert claim(store, "w2").request_id == "old"
 
 
-def test_max_attempts_exhaustion_completes_with_worker_lost(
-    store: JobStore, clock: Clock
-) -> None:
+def test_max_attempts_exhaustion_completes_with_worker_lost(store: JobStore, clock: Clock) -> None:
     store.create(new("a"))
     store.create(new("b"))
     for attempt in range(1, 4):
@@ -387,9 +385,7 @@ def test_cancel_unknown(store: JobStore) -> None:
     assert store.cancel("nope") is CancelOutcome.NOT_FOUND
 
 
-def test_cancelled_while_worker_died_completes_on_next_claim(
-    store: JobStore, clock: Clock
-) -> None:
+def test_cancelled_while_worker_died_completes_on_next_claim(store: JobStore, clock: Clock) -> None:
     store.create(new("a"))
     store.create(new("b"))
     claim(store, "w1")

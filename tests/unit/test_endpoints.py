@@ -18,8 +18,10 @@ def adapt(endpoint: str, image_hw: tuple[int, int], **fields: Any) -> VideoReque
     spec = ENDPOINTS[endpoint]
     image_field = "start_image_url" if endpoint.startswith("fal-ai/kling-video/o1") else "image_url"
     inp = validate_input(spec, {"prompt": "p", image_field: "data:,", **fields})
-    files = {f.loc: np.zeros((*image_hw, 3) if f.kind == "image" else image_hw, np.uint8)
-             for f in spec.file_inputs(inp)}
+    files = {
+        f.loc: np.zeros((*image_hw, 3) if f.kind == "image" else image_hw, np.uint8)
+        for f in spec.file_inputs(inp)
+    }
     return spec.to_video_request(inp, files)
 
 
@@ -30,12 +32,16 @@ def adapt(endpoint: str, image_hw: tuple[int, int], **fields: Any) -> VideoReque
         (V1, {"duration": "10"}, (1280, 720), 30, 300),
         ("fal-ai/kling-video/v1/pro/image-to-video", {}, (1280, 720), 30, 150),
         ("fal-ai/kling-video/v1/pro/image-to-video", {"aspect_ratio": "1:1"}, (720, 720), 30, 150),
-        ("fal-ai/kling-video/v1.6/pro/image-to-video", {"aspect_ratio": "9:16"}, (1080, 1920),
-         30, 150),
+        (
+            "fal-ai/kling-video/v1.6/pro/image-to-video",
+            {"aspect_ratio": "9:16"},
+            (1080, 1920),
+            30,
+            150,
+        ),
         ("fal-ai/kling-video/v2.1/master/image-to-video", {}, (1920, 1080), 24, 120),
         ("fal-ai/kling-video/o1/standard/image-to-video", {"duration": "3"}, (1280, 720), 24, 72),
-        ("fal-ai/kling-video/o1/standard/image-to-video", {"duration": "10"}, (1280, 720), 24,
-         240),
+        ("fal-ai/kling-video/o1/standard/image-to-video", {"duration": "10"}, (1280, 720), 24, 240),
     ],
 )
 def test_output_settings_follow_the_endpoint_table(
@@ -58,8 +64,13 @@ def test_output_size_is_even_and_clamps_extreme_aspects() -> None:
 
 
 def test_trajectories_move_from_bottom_left_to_top_left_origin() -> None:
-    request = adapt(V1, (400, 600), dynamic_masks=[
-        {"mask_url": "data:,", "trajectories": [{"x": 10, "y": 0}, {"x": 20, "y": 400}]}])
+    request = adapt(
+        V1,
+        (400, 600),
+        dynamic_masks=[
+            {"mask_url": "data:,", "trajectories": [{"x": 10, "y": 0}, {"x": 20, "y": 400}]}
+        ],
+    )
     assert request.dynamic_masks[0].trajectory == ((10.0, 400.0), (20.0, 0.0))
 
 

@@ -282,10 +282,7 @@ class SQLiteJobStore(JobStore):
         the same call."""
         if endpoint_ids is not None and not endpoint_ids:
             return None
-        sql = (
-            "SELECT * FROM requests"
-            " WHERE (status = ? OR (status = ? AND lease_expires_at < ?))"
-        )
+        sql = "SELECT * FROM requests WHERE (status = ? OR (status = ? AND lease_expires_at < ?))"
         endpoint_list = [] if endpoint_ids is None else list(endpoint_ids)
         if endpoint_list:
             # Only placeholders are interpolated; the ids themselves are bound parameters.

@@ -1,0 +1,175 @@
+"""Motion brush: masked regions of the start image travel along trajectories.
+
+Each dynamic region is cut out with a feathered edge and drawn, in list order, at its
+position along a smooth path through its points; where it has left, an inpainted fill of
+the start image shows. Static-mask pixels are pinned to the start image, drawn last.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import cast
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vidserve.engines.base import Image, Mask
+from vidserve.engines.motion.fit import clip_time, smoothstep
+from vidserve.engines.motion.path import Trajectory
+
+Alpha = npt.NDArray[np.float32]
+
+#: Feather width (Gaussian sigma) as a fraction of the frame's longest side.
+_FEATHER = 0.003
+#: A region's old place is uncovered this many feather widths beyond the mask, so no
+#: outline of the moved content stays behind.
+_HOLE_GROW = 2
+#: Inpainting is done at most this large (longest side): a hole fill is smooth anyway, and
+#: TELEA's cost grows with the hole's pixel count.
+_INPAINT_SIDE = 640
+
+
+@dataclass(frozen=True)
+class _Region:
+    """A feathered cut-out: the start image's pixels and alpha inside a bounding box."""
+
+    x: int
+    y: int
+    colour: npt.NDArray[np.float32]
+    alpha: Alpha
+    hole: Alpha
+    path: Trajectory
+
+
+class BrushRender:
+    """Frames of a motion-brush clip over an already cover-fitted start image.
+
+    ``masks`` and ``paths`` are in output pixels (fitted the same way as the image).
+    """
+
+    def __init__(
+        self,
+        image: Image,
+        masks: list[Mask],
+        paths: list[Trajectory],
+        static_mask: Mask | None,
+        num_frames: int,
+    ) -> None:
+        self.height, self.width = image.shape[:2]
+        self.num_frames = num_frames
+        self._image = image
+        self._sigma = max(1.0, _FEATHER * max(self.width, self.height))
+        self._regions = [self._region(mask, path) for mask, path in zip(masks, paths, strict=True)]
+        self._fill = self._inpaint(masks) if masks else image
+        self._pinned = None if static_mask is None else _pinned_box(static_mask)
+
+    def frame(self, index: int) -> Image:
+        """Render frame ``index`` (0-based)."""
+        progress = smoothstep(clip_time(index, self.num_frames))
+        offsets = [region.path.offset(progress) for region in self._regions]
+        frame = self._image.copy()
+        # Uncover each region's old place first, so no region is hidden by another's hole.
+        for region, (dx, dy) in zip(self._regions, offsets, strict=True):
+            # Fade the hole in over the first pixels of travel: frame 0 stays the image.
+            reveal = min(1.0, math.hypot(dx, dy) / self._sigma)
+            if reveal > 0.0:
+                fill = self._fill_patch(region)
+                self._blend(frame, fill, region.hole * reveal, region.x, region.y)
+        for region, (dx, dy) in zip(self._regions, offsets, strict=True):
+            self._draw(frame, region, dx, dy)
+        if self._pinned is not None:
+            box, inside = self._pinned
+            np.copyto(frame[box], self._image[box], where=inside)
+        return frame
+
+    def _region(self, mask: Mask, path: Trajectory) -> _Region:
+        inside = (mask >= 128).astype(np.uint8)
+        alpha = _blur(inside, self._sigma)
+        grown = cast(Mask, cv2.dilate(inside, _disc(_HOLE_GROW * self._sigma)))
+        hole = _blur(grown, self._sigma)
+        ys, xs = np.nonzero(hole > 1.0 / 512)  # below half a code value: invisible
+        if len(xs) == 0:
+            empty = np.zeros((0, 0), np.float32)
+            return _Region(0, 0, np.zeros((0, 0, 3), np.float32), empty, empty, path)
+        x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+        box = (slice(y0, y1), slice(x0, x1))
+        colour = self._image[box].astype(np.float32)
+        return _Region(x0, y0, colour, alpha[box].copy(), hole[box].copy(), path)
+
+    def _inpaint(self, masks: list[Mask]) -> Image:
+        """The start image with every dynamic region (and its feather) filled from around it."""
+        hole = np.zeros((self.height, self.width), np.uint8)
+        for mask in masks:
+            hole |= np.where(mask >= 128, 255, 0).astype(np.uint8)
+        # Cover the regions' hole alphas (grown, then blurred by up to 3 sigma).
+        hole = cast(Mask, cv2.dilate(hole, _disc((_HOLE_GROW + 3) * self._sigma)))
+        factor = min(1.0, _INPAINT_SIDE / max(self.width, self.height))
+        size = (max(1, round(self.width * factor)), max(1, round(self.height * factor)))
+        small = cv2.resize(self._image, size, interpolation=cv2.INTER_AREA)
+        small_hole = cv2.resize(hole, size, interpolation=cv2.INTER_NEAREST)
+        filled = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
+        filled = cv2.resize(filled, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        return cast(Image, np.where((hole > 0)[:, :, None], filled, self._image))
+
+    def _fill_patch(self, region: _Region) -> npt.NDArray[np.float32]:
+        h, w = region.alpha.shape
+        return self._fill[region.y : region.y + h, region.x : region.x + w].astype(np.float32)
+
+    def _draw(self, frame: Image, region: _Region, dx: float, dy: float) -> None:
+        if region.alpha.size == 0:
+            return
+        # Whole-pixel part by placement, the sub-pixel rest by a tiny warp of the patch.
+        left, top = region.x + dx, region.y + dy
+        ix, iy = math.floor(left), math.floor(top)
+        shift = np.array([[1.0, 0.0, left - ix], [0.0, 1.0, top - iy]])
+        h, w = region.alpha.shape
+        size = (w + 1, h + 1)
+        colour = cv2.warpAffine(
+            region.colour, shift, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        alpha = cv2.warpAffine(
+            region.alpha, shift, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
+        self._blend(frame, cast(Alpha, colour), cast(Alpha, alpha), ix, iy)
+
+    def _blend(
+        self, frame: Image, colour: npt.NDArray[np.float32], alpha: Alpha, x: int, y: int
+    ) -> None:
+        """Alpha-blend a patch whose top-left lands at ``(x, y)``, clipped to the frame."""
+        h, w = alpha.shape
+        x0, y0 = max(0, x), max(0, y)
+        x1, y1 = min(self.width, x + w), min(self.height, y + h)
+        if x0 >= x1 or y0 >= y1:
+            return
+        a = alpha[y0 - y : y1 - y, x0 - x : x1 - x, None]
+        c = colour[y0 - y : y1 - y, x0 - x : x1 - x]
+        under = frame[y0:y1, x0:x1].astype(np.float32)
+        frame[y0:y1, x0:x1] = np.rint(under + (c - under) * a).astype(np.uint8)
+
+
+def _disc(radius: float) -> npt.NDArray[np.uint8]:
+    """A round structuring element of the given radius (at least one pixel)."""
+    r = max(1, math.ceil(radius))
+    return cast(
+        npt.NDArray[np.uint8], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    )
+
+
+def _blur(mask: npt.NDArray[np.uint8], sigma: float) -> Alpha:
+    """A 0/1 mask softened into an alpha in [0, 1]."""
+    return cast(Alpha, cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma))
+
+
+def _pinned_box(
+    static_mask: Mask,
+) -> tuple[tuple[slice, slice], npt.NDArray[np.bool_]] | None:
+    """The static mask's bounding box and its pixels there (copying a box is much cheaper
+    than a masked copy of the whole frame)."""
+    inside = static_mask >= 128
+    ys, xs = np.nonzero(inside)
+    if len(xs) == 0:
+        return None
+    box = (slice(int(ys.min()), int(ys.max()) + 1), slice(int(xs.min()), int(xs.max()) + 1))
+    return box, inside[box][:, :, None]

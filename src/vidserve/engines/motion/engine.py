@@ -1,0 +1,117 @@
+"""``MotionEngine``: the built-in CPU engine, OpenCV rendering streamed into PyAV encoding."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Protocol
+
+from vidserve.engines.base import (
+    GENTLE_PUSH_IN,
+    CameraMotion,
+    Engine,
+    Image,
+    RenderedVideo,
+    RunContext,
+    VideoRequest,
+)
+from vidserve.engines.motion.brush import BrushRender
+from vidserve.engines.motion.camera import CameraRender
+from vidserve.engines.motion.fit import CoverFit
+from vidserve.engines.motion.path import Trajectory
+from vidserve.engines.motion.transition import TransitionRender
+from vidserve.errors import EngineError
+from vidserve.media.video import EncoderError, VideoWriter
+
+OUTPUT_NAME = "output.mp4"
+
+
+class FrameSource(Protocol):
+    """Renders the frames of one clip, any frame on demand."""
+
+    num_frames: int
+
+    def frame(self, index: int) -> Image:
+        """Render frame ``index`` (0-based)."""
+        ...
+
+
+class MotionEngine(Engine):
+    """Animates the start image without model weights.
+
+    One of three modes per request, chosen in this order: a start-to-end transition when
+    there is an end image, a motion brush when there are masks, else a camera move
+    (:data:`GENTLE_PUSH_IN` when the request names none). The prompt is not read.
+    Rendering is deterministic, so the same request gives the same bytes.
+    """
+
+    name = "motion"
+
+    def __init__(self, *, crf: int = 20, preset: str = "veryfast", threads: int = 2) -> None:
+        self.crf = crf
+        self.preset = preset
+        self.threads = threads
+
+    def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
+        """Render ``request`` to ``ctx.workdir / "output.mp4"`` (H.264, yuv420p)."""
+        width, height, fps, count = request.width, request.height, request.fps, request.num_frames
+        if width % 2 or height % 2:
+            raise EngineError(
+                f"the motion engine encodes yuv420p, which needs an even size; got "
+                f"{width}x{height}",
+                "invalid_output_size",
+            )
+        started = time.perf_counter()
+        source, mode = self.frame_source(request, ctx)
+        ctx.log(f"motion: rendering {mode}, {width}x{height} at {fps} fps, {count} frames")
+        path = ctx.workdir / OUTPUT_NAME
+        try:
+            with VideoWriter(
+                path, width, height, fps, crf=self.crf, preset=self.preset, threads=self.threads
+            ) as writer:
+                for index in range(count):
+                    ctx.check_cancelled()
+                    writer.write(source.frame(index))
+                    ctx.progress((index + 1) / count)
+        except EncoderError as exc:
+            raise EngineError(str(exc), "encoding_error") from exc
+        ctx.log(f"motion: rendered and encoded in {time.perf_counter() - started:.2f} s")
+        return RenderedVideo(
+            path=path, width=width, height=height, fps=fps, num_frames=count, seed=request.seed
+        )
+
+    def frame_source(self, request: VideoRequest, ctx: RunContext) -> tuple[FrameSource, str]:
+        """The renderer for ``request``'s mode, and the mode's name for the log."""
+        width, height, count = request.width, request.height, request.num_frames
+        start = request.start_image
+        start_fit = CoverFit.create(start.shape[1], start.shape[0], width, height)
+        if request.end_image is not None:
+            end = request.end_image
+            if request.camera is not None or request.has_motion_brush:
+                ctx.log("motion: an end image is set; camera and motion brush are ignored")
+            end_fit = CoverFit.create(end.shape[1], end.shape[0], width, height)
+            transition = TransitionRender(start_fit.image(start), end_fit.image(end), count)
+            return transition, "a start-to-end transition"
+        if request.has_motion_brush:
+            if request.camera is not None:
+                ctx.log("motion: a motion brush is set; the camera move is ignored")
+            masks = [start_fit.mask(dynamic.mask) for dynamic in request.dynamic_masks]
+            paths = [
+                Trajectory([start_fit.point(x, y) for x, y in dynamic.trajectory])
+                for dynamic in request.dynamic_masks
+            ]
+            static = None if request.static_mask is None else start_fit.mask(request.static_mask)
+            brush = BrushRender(start_fit.image(start), masks, paths, static, count)
+            return brush, f"a motion brush ({len(masks)} moving regions)"
+        camera = request.camera if request.camera is not None else GENTLE_PUSH_IN
+        return CameraRender(start, camera, width, height, count), f"a camera move ({_axes(camera)})"
+
+
+def _axes(camera: CameraMotion) -> str:
+    """``zoom=-3`` style: only the axes that move."""
+    moving = [
+        f"{f.name}={getattr(camera, f.name):g}"
+        for f in dataclasses.fields(camera)
+        if getattr(camera, f.name)
+    ]
+    return ", ".join(moving) or "still"

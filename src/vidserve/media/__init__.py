@@ -1,0 +1,1 @@
+"""Media helpers: image and mask handling, trajectories and streaming video encoding."""

@@ -1,0 +1,417 @@
+"""The motion engine, measured: geometry of camera moves, transitions, motion brush, runs."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from itertools import pairwise
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from vidserve.engines.base import CameraMotion, DynamicMask, RunContext, VideoRequest
+from vidserve.engines.motion import MotionEngine
+from vidserve.engines.motion.camera import CameraRender
+from vidserve.engines.motion.fit import CoverFit
+from vidserve.engines.motion.path import Trajectory
+from vidserve.errors import CancelledError, EngineError
+from vidserve.media.video import probe, read_frames
+
+Frame = npt.NDArray[np.uint8]
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+class FakeContext(RunContext):
+    """Records progress and logs; becomes cancelled after ``cancel_after`` progress calls."""
+
+    def __init__(self, workdir: Path, cancel_after: int | None = None) -> None:
+        self.workdir = workdir
+        self.cancel_after = cancel_after
+        self.fractions: list[float] = []
+        self.logs: list[str] = []
+
+    def progress(self, fraction: float) -> None:
+        self.fractions.append(fraction)
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        self.logs.append(message)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_after is not None and len(self.fractions) >= self.cancel_after
+
+
+def texture(width: int, height: int, seed: int = 0) -> Frame:
+    """Blurred grey noise in 40..200 with faint colour: trackable everywhere, never white,
+    black or strongly coloured (so coloured marks are easy to find)."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    soft = cv2.GaussianBlur(noise, (0, 0), 2.0).astype(np.float32)
+    soft = (soft - soft.min()) / max(1.0, float(np.ptp(soft)))
+    tint = rng.uniform(-15, 15, 3).astype(np.float32)
+    image: Frame = np.clip(50 + soft[:, :, None] * 140 + tint, 0, 255).astype(np.uint8)
+    return image
+
+
+def request(image: Frame, **fields: object) -> VideoRequest:
+    base = VideoRequest(start_image=image, prompt="", width=320, height=180, fps=24, duration=1.0)
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def render(req: VideoRequest, workdir: Path) -> tuple[list[Frame], FakeContext]:
+    ctx = FakeContext(workdir)
+    result = MotionEngine().generate(req, ctx)
+    return read_frames(result.path), ctx
+
+
+def raw_frames(req: VideoRequest, workdir: Path) -> list[Frame]:
+    """Frames before encoding, for exact checks."""
+    source, _ = MotionEngine().frame_source(req, FakeContext(workdir))
+    return [source.frame(i) for i in range(req.num_frames)]
+
+
+def centroid(frame: Frame, colour: tuple[int, int, int]) -> np.ndarray:
+    """Sub-pixel centre of a pure red or blue mark: weighted by how much it stands out."""
+    rgb = frame.astype(np.float32)
+    channel = colour.index(255)
+    others = [c for c in range(3) if c != channel]
+    weight = np.clip(rgb[:, :, channel] - rgb[:, :, others].mean(axis=-1) - 40, 0, None)
+    assert weight.sum() > 100, f"no {colour} found"
+    ys, xs = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]]
+    centre: np.ndarray = np.array([(xs * weight).sum(), (ys * weight).sum()]) / weight.sum()
+    return centre
+
+
+def psnr(a: Frame, b: Frame) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def grey(frame: Frame) -> npt.NDArray[np.float32]:
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
+
+
+def add_blob(image: Frame, x: float, y: float, colour: tuple[int, int, int]) -> None:
+    """Paint a soft (Gaussian) dot: band-limited, so its centroid is exact to a small fraction
+    of a pixel at any sub-pixel position (a hard-edged disc's centroid is not)."""
+    ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+    alpha = np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 4.0**2))[:, :, None]
+    image[:] = np.rint(image * (1 - alpha) + np.array(colour) * alpha).astype(np.uint8)
+
+
+def two_dots() -> Frame:
+    """A 4:3 picture (cover-fitted to 16:9) with a red and a blue dot 120 px apart."""
+    image = texture(400, 300)
+    add_blob(image, 140, 150, RED)
+    add_blob(image, 260, 150, BLUE)
+    return image
+
+
+# -- output and run contract -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "fps", "duration"), [(320, 180, 24, 1.0), (256, 256, 30, 0.5)]
+)
+def test_output_matches_the_request(
+    tmp_path: Path, width: int, height: int, fps: int, duration: float
+) -> None:
+    req = request(texture(300, 400), width=width, height=height, fps=fps, duration=duration, seed=7)
+    ctx = FakeContext(tmp_path)
+    result = MotionEngine().generate(req, ctx)
+    info = probe(result.path)
+    count = round(duration * fps)
+    assert result.path == tmp_path / "output.mp4"
+    assert (result.width, result.height, result.fps, result.num_frames, result.seed) == (
+        width,
+        height,
+        fps,
+        count,
+        7,
+    )
+    assert (info.width, info.height, info.num_frames) == (width, height, count)
+    assert info.fps == pytest.approx(fps)
+    assert info.duration == pytest.approx(count / fps, abs=1e-3)
+    assert ctx.fractions == pytest.approx([(i + 1) / count for i in range(count)])
+    assert 1 <= len(ctx.logs) <= 5
+    assert f"{width}x{height}" in ctx.logs[0]
+
+
+def test_odd_sizes_are_an_engine_error(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match="even"):
+        MotionEngine().generate(request(texture(320, 180), width=321), FakeContext(tmp_path))
+
+
+def test_cancellation_stops_the_run_and_leaves_no_file(tmp_path: Path) -> None:
+    ctx = FakeContext(tmp_path, cancel_after=3)
+    with pytest.raises(CancelledError):
+        MotionEngine().generate(request(texture(320, 180)), ctx)
+    assert len(ctx.fractions) == 3
+    assert not (tmp_path / "output.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"end_image": texture(320, 180, seed=1)},
+        {"dynamic_masks": (DynamicMask(np.full((180, 320), 255, np.uint8), ((10, 10), (40, 30))),)},
+    ],
+    ids=["camera", "transition", "brush"],
+)
+def test_same_request_same_bytes(tmp_path: Path, fields: dict[str, object]) -> None:
+    req = request(texture(320, 180), duration=0.5, **fields)
+    digests = set()
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        result = MotionEngine().generate(req, FakeContext(tmp_path / run))
+        digests.add(hashlib.sha256(result.path.read_bytes()).hexdigest())
+    assert len(digests) == 1
+
+
+# -- camera ----------------------------------------------------------------------------
+
+
+def dot_distances(frames: list[Frame]) -> np.ndarray:
+    return np.array([np.linalg.norm(centroid(f, BLUE) - centroid(f, RED)) for f in frames])
+
+
+def test_default_push_in_grows_to_about_1_15x(tmp_path: Path) -> None:
+    frames, ctx = render(request(two_dots()), tmp_path)
+    distances = dot_distances(frames)
+    fitted = 120 * 0.8  # the cover-fit scales 400x300 by 0.8 onto 320x180
+    assert distances[0] == pytest.approx(fitted, abs=0.5)
+    assert distances[-1] / distances[0] == pytest.approx(1.15, abs=0.01)
+    assert np.all(np.diff(distances) > -0.3)  # never zooms back (beyond codec noise)
+    assert "zoom=-3" in ctx.logs[0]
+
+
+def test_push_in_is_eased_and_smooth(tmp_path: Path) -> None:
+    # Measured before encoding: the codec's own noise (~0.3 px) would hide the renderer's.
+    distances = dot_distances(raw_frames(request(two_dots()), tmp_path))
+    steps = np.diff(distances)
+    assert steps[0] < 0.2 * steps.max() and steps[-1] < 0.2 * steps.max()  # eased ends
+    assert np.all(steps[2:-2] > 0.2)  # no frozen frames mid-move
+    # Smoothstep over 24 frames changes a step by at most 6/23^2 of the 14.4 px growth.
+    assert np.max(np.abs(np.diff(steps))) < 0.25
+
+
+@pytest.mark.parametrize(("zoom", "start", "end"), [(-10.0, 1.0, 1.5), (10.0, 1.5, 1.0)])
+def test_zoom_magnitudes(tmp_path: Path, zoom: float, start: float, end: float) -> None:
+    frames, _ = render(request(two_dots(), camera=CameraMotion(zoom=zoom)), tmp_path)
+    distances = dot_distances(frames) / (120 * 0.8)
+    assert distances[0] == pytest.approx(start, abs=0.02)
+    assert distances[-1] == pytest.approx(end, abs=0.02)
+
+
+def test_pull_out_ends_on_the_start_image(tmp_path: Path) -> None:
+    image = texture(320, 180)
+    req = request(image, camera=CameraMotion(zoom=5))
+    raw = raw_frames(req, tmp_path)
+    assert np.array_equal(raw[-1], image)
+    assert psnr(raw[0], image) < 25
+    frames, _ = render(req, tmp_path)
+    assert psnr(frames[-1], image) > 30
+
+
+def test_push_in_starts_on_the_start_image(tmp_path: Path) -> None:
+    image = texture(320, 180)
+    raw = raw_frames(request(image), tmp_path)
+    assert np.array_equal(raw[0], image)
+
+
+MOVES = [
+    CameraMotion(zoom=-10),
+    CameraMotion(zoom=10),
+    CameraMotion(horizontal=10),
+    CameraMotion(vertical=-10),
+    CameraMotion(pan=7, zoom=-4),
+    CameraMotion(roll=10),
+    CameraMotion(horizontal=-10, vertical=10, roll=-10, zoom=10),
+]
+
+
+@pytest.mark.parametrize("camera", MOVES, ids=str)
+def test_the_view_never_leaves_the_image(camera: CameraMotion) -> None:
+    render_ = CameraRender(texture(400, 300), camera, 320, 180, 24)
+    src_h, src_w = render_._source.shape[:2]
+    corners = np.array([[-0.5, -0.5, 1], [319.5, -0.5, 1], [-0.5, 179.5, 1], [319.5, 179.5, 1]])
+    for matrix in render_.matrices:
+        back = (np.linalg.inv(matrix) @ corners.T).T
+        xy = back[:, :2] / back[:, 2:]
+        assert np.all(xy >= -0.5 - 1e-6)
+        assert np.all(xy[:, 0] <= src_w - 0.5 + 1e-6)
+        assert np.all(xy[:, 1] <= src_h - 0.5 + 1e-6)
+
+
+@pytest.mark.parametrize("camera", MOVES[:4], ids=str)
+def test_no_frame_has_a_blank_edge(tmp_path: Path, camera: CameraMotion) -> None:
+    frames, _ = render(request(texture(400, 300), camera=camera, duration=0.5), tmp_path)
+    for frame in frames:
+        for edge in (frame[0], frame[-1], frame[:, 0], frame[:, -1]):
+            assert edge.min() > 10  # no black
+            assert np.ptp(edge.astype(np.int16), axis=0).max() > 20  # not a flat fill
+
+
+@pytest.mark.parametrize(
+    ("camera", "expected"),
+    [
+        (CameraMotion(horizontal=10), (-80.0, 0.0)),  # camera right: the picture moves left
+        (CameraMotion(horizontal=-5), (40.0, 0.0)),
+        (CameraMotion(vertical=10), (0.0, 45.0)),  # camera up: the picture moves down
+    ],
+    ids=str,
+)
+def test_translation_moves_a_quarter_frame_the_right_way(
+    tmp_path: Path, camera: CameraMotion, expected: tuple[float, float]
+) -> None:
+    frames, _ = render(request(texture(320, 180), camera=camera), tmp_path)
+    (dx, dy), _ = cv2.phaseCorrelate(grey(frames[0]), grey(frames[-1]))
+    assert dx == pytest.approx(expected[0], abs=2) and dy == pytest.approx(expected[1], abs=2)
+    # Each step moves the same way.
+    for a, b in pairwise(frames[4:-3]):
+        (sx, sy), _ = cv2.phaseCorrelate(grey(a), grey(b))
+        assert sx * expected[0] >= 0 and sy * expected[1] >= 0
+        assert abs(sx) + abs(sy) > 0.5
+
+
+def test_roll_turns_the_picture(tmp_path: Path) -> None:
+    frames, _ = render(request(two_dots(), camera=CameraMotion(roll=10)), tmp_path)
+    angles = []
+    for frame in (frames[0], frames[-1]):
+        dx, dy = centroid(frame, BLUE) - centroid(frame, RED)
+        angles.append(np.degrees(np.arctan2(dy, dx)))
+    # Camera clockwise: the picture turns counter-clockwise (negative angle, y down), 15 degrees.
+    assert angles[1] - angles[0] == pytest.approx(-15, abs=1)
+
+
+# -- start-to-end transition -----------------------------------------------------------
+
+
+def shifted_views(*shifts: int) -> list[Frame]:
+    """640x360 views of one texture, each moved ``shift`` px right of the first (half that
+    at the 320x180 output: the fit halves everything)."""
+    wide = texture(640 + max(shifts), 360, seed=3)
+    return [wide[:, max(shifts) - shift :][:, :640].copy() for shift in shifts]
+
+
+def test_transition_starts_and_ends_on_the_images(tmp_path: Path) -> None:
+    start, end = shifted_views(0, 24)
+    req = request(start, end_image=end, camera=CameraMotion(zoom=-10), duration=13 / 24)
+    frames, ctx = render(req, tmp_path)
+    fitted_start = CoverFit.create(640, 360, 320, 180).image(start)
+    fitted_end = CoverFit.create(640, 360, 320, 180).image(end)
+    assert psnr(frames[0], fitted_start) > 35
+    assert psnr(frames[-1], fitted_end) > 35
+    assert any("transition" in line for line in ctx.logs)
+    raw = raw_frames(req, tmp_path)
+    assert np.array_equal(raw[0], fitted_start) and np.array_equal(raw[-1], fitted_end)
+
+
+def test_transition_moves_content_instead_of_crossfading(tmp_path: Path) -> None:
+    start, halfway_view, end = shifted_views(0, 12, 24)
+    req = request(start, end_image=end, duration=13 / 24)
+    frames, _ = render(req, tmp_path)
+    a = CoverFit.create(640, 360, 320, 180).image(start)
+    b = CoverFit.create(640, 360, 320, 180).image(end)
+    middle = frames[6]
+    (dx, dy), _ = cv2.phaseCorrelate(grey(a), grey(middle))
+    assert dx == pytest.approx(6, abs=1.5) and abs(dy) < 1  # half of the 12 px
+    crossfade = ((a.astype(np.uint16) + b) // 2).astype(np.uint8)
+    halfway = CoverFit.create(640, 360, 320, 180).image(halfway_view)
+    core = (slice(20, -20), slice(20, -20))  # away from content entering at the edges
+    assert psnr(middle, a) < 25 and psnr(middle, b) < 25
+    assert psnr(middle[core], halfway[core]) > 33
+    assert psnr(middle[core], halfway[core]) > psnr(crossfade[core], halfway[core]) + 10
+    # The move is spread over the clip, without a still stretch or a jump.
+    steps = [cv2.phaseCorrelate(grey(p), grey(q))[0][0] for p, q in pairwise(frames)]
+    assert all(0.6 < step < 1.5 for step in steps)  # 12 px over 12 steps
+
+
+def test_transition_fits_images_of_other_shapes(tmp_path: Path) -> None:
+    req = request(texture(500, 500), end_image=texture(200, 400, seed=2), duration=0.25)
+    frames, _ = render(req, tmp_path)
+    assert len(frames) == 6 and frames[0].shape == (180, 320, 3)
+
+
+# -- motion brush ----------------------------------------------------------------------
+
+
+def square_scene() -> tuple[Frame, npt.NDArray[np.uint8]]:
+    """A 400x300 texture with a white 40 px square centred at (100, 150), and its mask."""
+    image = texture(400, 300, seed=5)
+    image[130:170, 80:120] = 255
+    mask = np.zeros((300, 400), np.uint8)
+    mask[130:170, 80:120] = 255
+    return image, mask
+
+
+def white_centroid(frame: Frame) -> np.ndarray:
+    ys, xs = np.nonzero(np.all(frame > 225, axis=-1))
+    assert len(xs) > 100
+    return np.array([xs.mean(), ys.mean()])
+
+
+def test_brush_moves_the_region_along_its_trajectory(tmp_path: Path) -> None:
+    image, mask = square_scene()
+    brush = DynamicMask(mask, ((100, 150), (180, 120), (250, 150)))
+    req = request(image, dynamic_masks=(brush,), camera=CameraMotion(zoom=-10))
+    frames, _ = render(req, tmp_path)
+    fit = CoverFit.create(400, 300, 320, 180)
+    assert white_centroid(frames[0]) == pytest.approx(fit.point(99.5, 149.5), abs=1)
+    assert white_centroid(frames[-1]) == pytest.approx(fit.point(249.5, 149.5), abs=1)
+    # It passes through the middle point, rising towards it.
+    highest = min(white_centroid(frame)[1] for frame in frames)
+    assert highest == pytest.approx(fit.point(179.5, 119.5)[1], abs=3)
+    # Its old place is filled from the surroundings, not left white.
+    x, y = (round(v) for v in fit.point(99.5, 149.5))
+    assert np.mean(np.all(frames[-1][y - 12 : y + 12, x - 12 : x + 12] > 225, axis=-1)) < 0.02
+
+
+def test_brush_first_frame_is_the_start_image(tmp_path: Path) -> None:
+    image, mask = square_scene()
+    req = request(image, dynamic_masks=(DynamicMask(mask, ((100, 150), (250, 150))),))
+    raw = raw_frames(req, tmp_path)
+    assert np.array_equal(raw[0], CoverFit.create(400, 300, 320, 180).image(image))
+
+
+def test_static_mask_pins_pixels_even_under_a_moving_region(tmp_path: Path) -> None:
+    image, mask = square_scene()
+    static = np.zeros((300, 400), np.uint8)
+    static[100:200, 160:220] = 255  # across the square's path
+    req = request(
+        image, static_mask=static, dynamic_masks=(DynamicMask(mask, ((100, 150), (250, 150))),)
+    )
+    fit = CoverFit.create(400, 300, 320, 180)
+    pinned = fit.mask(static) > 0
+    first = fit.image(image)
+    for frame in raw_frames(req, tmp_path):
+        assert np.array_equal(frame[pinned], first[pinned])
+    frames, _ = render(req, tmp_path)
+    inner = cv2.erode(pinned.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    for frame in frames:
+        assert np.abs(frame[inner].astype(np.int16) - first[inner]).mean() < 3
+
+
+def test_later_masks_are_drawn_on_top(tmp_path: Path) -> None:
+    image = texture(320, 180, seed=6)
+    image[70:110, 40:80] = RED
+    image[70:110, 240:280] = BLUE
+    red, blue = np.zeros((180, 320), np.uint8), np.zeros((180, 320), np.uint8)
+    red[70:110, 40:80] = 255
+    blue[70:110, 240:280] = 255
+    # Both end centred at x=160; blue is listed last so it covers red.
+    masks = (DynamicMask(red, ((60, 90), (160, 90))), DynamicMask(blue, ((260, 90), (160, 90))))
+    raw = raw_frames(request(image, dynamic_masks=masks), tmp_path)
+    assert np.all(raw[-1][80:100, 150:170] == BLUE)
+
+
+def test_trajectory_paces_by_distance_and_passes_its_points() -> None:
+    path = Trajectory([(0.0, 0.0), (30.0, 0.0), (30.0, 0.0), (30.0, 40.0)])
+    assert path.offset(0.0) == (0.0, 0.0)
+    assert path.offset(1.0) == pytest.approx((30.0, 40.0))
+    assert path.position(30 / 70) == pytest.approx((30.0, 0.0))
+    assert Trajectory([(5.0, 5.0), (15.0, 5.0)]).position(0.25) == pytest.approx((7.5, 5.0))
