@@ -109,13 +109,9 @@ def test_completed_request_has_metrics_and_a_downloadable_video(harness: Harness
 
 
 def test_files_answer_range_requests_for_seeking(harness: Harness) -> None:
-    submit(harness)
+    job = submit(harness)
     harness.drain()
-    job = harness.store.claim("nobody", 1)  # nothing left to claim
-    assert job is None
-    rid = harness.client.post(f"/queue/{V1}", json={"prompt": "p", "image_url": IMAGE}).json()
-    harness.drain()
-    url = harness.client.get(rid["response_url"]).json()["video"]["url"]
+    url = harness.client.get(job["response_url"]).json()["video"]["url"]
     whole = harness.client.get(url).content
     part = harness.client.get(url, headers={"Range": "bytes=100-199"})
     assert part.status_code == 206
@@ -310,3 +306,17 @@ def test_webhooks_are_refused_clearly_until_delivered(harness: Harness) -> None:
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "fal_webhook"]
+
+
+def test_a_stopping_worker_hands_its_request_back(harness: Harness) -> None:
+    engine = SlowEngine(frames=1000)
+    job = submit(harness)
+    with harness.running_worker(engine):
+        assert engine.started.wait(10)
+    # Leaving the block set the worker's shutdown: the request is queued again, not failed.
+    stored = harness.store.get(job["request_id"])
+    assert stored is not None
+    assert stored.status.value == "IN_QUEUE" and stored.error is None
+    assert harness.client.get(job["status_url"]).json()["queue_position"] == 0
+    assert harness.drain() == 1
+    assert harness.client.get(job["response_url"]).status_code == 200

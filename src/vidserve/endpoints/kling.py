@@ -71,19 +71,27 @@ class DynamicMask(BaseModel):
     )
 
 
-class V1ImageToVideoInput(_Input):
-    """``fal-ai/kling-video/v1/standard/image-to-video`` (fal's V1ImageToVideoRequest)."""
+TailImageUrl = Annotated[
+    str | None, Field(description="URL of the image to be used for the end of the video")
+]
+
+
+class _ImageToVideoInput(_Input):
+    """The fields every v1..v2.1 request starts with, in fal's order."""
 
     prompt: Prompt
     image_url: str = Field(description="URL of the image to be used for the video")
     duration: Duration = Field(
         default="5", description="The duration of the generated video in seconds"
     )
+
+
+class V1ImageToVideoInput(_ImageToVideoInput):
+    """``fal-ai/kling-video/v1/standard/image-to-video`` (fal's V1ImageToVideoRequest)."""
+
     negative_prompt: NegativePrompt = DEFAULT_NEGATIVE_PROMPT
     cfg_scale: CfgScale = 0.5
-    tail_image_url: str | None = Field(
-        default=None, description="URL of the image to be used for the end of the video"
-    )
+    tail_image_url: TailImageUrl = None
     static_mask_url: str | None = Field(
         default=None,
         description="URL of the image for Static Brush Application Area (Mask image created "
@@ -94,32 +102,20 @@ class V1ImageToVideoInput(_Input):
     )
 
 
-class ProImageToVideoInput(_Input):
+class ProImageToVideoInput(_ImageToVideoInput):
     """The pro tiers (fal's ProImageToVideoRequest): aspect ratio and tail frame."""
 
-    prompt: Prompt
-    image_url: str = Field(description="URL of the image to be used for the video")
-    duration: Duration = Field(
-        default="5", description="The duration of the generated video in seconds"
-    )
     aspect_ratio: AspectRatio = Field(
         default="16:9", description="The aspect ratio of the generated video frame"
     )
-    tail_image_url: str | None = Field(
-        default=None, description="URL of the image to be used for the end of the video"
-    )
+    tail_image_url: TailImageUrl = None
     negative_prompt: NegativePrompt = DEFAULT_NEGATIVE_PROMPT
     cfg_scale: CfgScale = 0.5
 
 
-class V21MasterImageToVideoInput(_Input):
+class V21MasterImageToVideoInput(_ImageToVideoInput):
     """``fal-ai/kling-video/v2.1/master/image-to-video`` (ImageToVideoV2MasterRequest)."""
 
-    prompt: Prompt
-    image_url: str = Field(description="URL of the image to be used for the video")
-    duration: Duration = Field(
-        default="5", description="The duration of the generated video in seconds"
-    )
     negative_prompt: NegativePrompt = DEFAULT_NEGATIVE_PROMPT
     cfg_scale: CfgScale = 0.5
 

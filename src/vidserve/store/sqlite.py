@@ -288,6 +288,10 @@ class SQLiteJobStore(JobStore):
             # Only placeholders are interpolated; the ids themselves are bound parameters.
             sql += f" AND endpoint_id IN ({', '.join('?' * len(endpoint_list))})"  # noqa: S608
         sql += " ORDER BY priority, seq LIMIT 1"
+        # Idle workers poll often: look without the write lock first, lock only to take.
+        probe = [Status.IN_QUEUE.value, Status.IN_PROGRESS.value, self._clock(), *endpoint_list]
+        if self._conn().execute(sql, probe).fetchone() is None:
+            return None
         with self._write() as conn:
             while True:
                 now = self._clock()
