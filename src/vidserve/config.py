@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -51,6 +52,11 @@ class Settings:
     max_input_bytes: int = 10 * 1024 * 1024
     # Largest accepted request body (data URIs make bodies big).
     max_body_bytes: int = 64 * 1024 * 1024
+    # Largest file accepted through the storage upload routes.
+    max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    # Signs upload URLs and tokens; processes that share files must share it. Empty: the
+    # embedded server keeps one in the data directory.
+    secret: str = field(default="", repr=False)
 
     @property
     def store_path(self) -> Path:
@@ -59,6 +65,24 @@ class Settings:
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where multipart upload parts wait until their upload completes."""
+        return self.data_dir / "uploads"
+
+    def with_secret(self) -> Settings:
+        """These settings with a signing secret: the configured one, else one kept (and
+        created on first use) in the data directory."""
+        if self.secret:
+            return self
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+        return replace(self, secret=path.read_text().strip())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -73,6 +97,7 @@ class Settings:
             lease_seconds=_float(env, "VIDSERVE_LEASE_SECONDS", base.lease_seconds),
             max_attempts=_int(env, "VIDSERVE_MAX_ATTEMPTS", base.max_attempts),
             fetch_timeout=_float(env, "VIDSERVE_FETCH_TIMEOUT", base.fetch_timeout),
+            secret=env.get("VIDSERVE_SECRET", ""),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings.validate()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fakes import Harness
 from vidserve.endpoints import ENDPOINTS
+
+from fakes import Harness
 
 V1 = "fal-ai/kling-video/v1/standard/image-to-video"
 PRO = "fal-ai/kling-video/v1.6/pro/image-to-video"

@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from helpers import ServerProcess, data_uri, make_image, make_mask, wait_status
 from vidserve.endpoints import ENDPOINTS
 from vidserve.media.video import probe
+
+from helpers import ServerProcess, data_uri, make_image, make_mask, wait_status
 
 pytestmark = pytest.mark.slow
 

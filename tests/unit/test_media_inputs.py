@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from helpers import data_uri, make_image, make_mask
 from vidserve.errors import FileFetchError, InputError
 from vidserve.media.fetch import FetchLimits, fetch
 from vidserve.media.images import decode_image, decode_mask
+
+from helpers import data_uri, make_image, make_mask
 
 LOC = ("body", "image_url")
 

@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidserve import __version__
-from vidserve.api import files, meta, queue, run
+from vidserve.api import files, meta, queue, run, uploads
+from vidserve.api.routing import FalRoutingMiddleware
 from vidserve.api.wire import ApiContext, PayloadTooLargeError
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS
@@ -124,14 +125,17 @@ def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> Fas
         description="Self-hosted video generation with fal's Kling API: the same endpoint "
         "ids, schemas and queue protocol.",
     )
-    app.state.ctx = ApiContext(settings, store, storage)
+    app.state.ctx = ApiContext(settings.with_secret(), store, storage)
+    # Added last, runs first: fal host names and the proxy route become our paths.
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(FalRoutingMiddleware, run_owners={eid.split("/", 1)[0] for eid in ENDPOINTS})
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(PayloadTooLargeError, _too_large)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(meta.router)
     app.include_router(files.router)
+    app.include_router(uploads.router)
     app.include_router(queue.router)
     app.include_router(run.router)
 

@@ -40,12 +40,16 @@ class FileStorage(abc.ABC):
     """Where inputs and outputs live."""
 
     @abc.abstractmethod
-    def put_file(self, src: Path, *, content_type: str, file_name: str) -> StoredFile:
-        """Store a copy of ``src`` under a new key."""
+    def put_file(
+        self, src: Path, *, content_type: str, file_name: str, key: str | None = None
+    ) -> StoredFile:
+        """Store a copy of ``src`` under ``key`` (one made by :func:`new_key`) or a new key."""
 
     @abc.abstractmethod
-    def put_bytes(self, data: bytes, *, content_type: str, file_name: str) -> StoredFile:
-        """Store ``data`` under a new key."""
+    def put_bytes(
+        self, data: bytes, *, content_type: str, file_name: str, key: str | None = None
+    ) -> StoredFile:
+        """Store ``data`` under ``key`` or a new key."""
 
     @abc.abstractmethod
     def read_bytes(self, key: str, max_bytes: int) -> bytes:

@@ -21,32 +21,42 @@ class LocalStorage(FileStorage):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
 
-    def path(self, key: str) -> Path:
-        """The file's path; raises NotFoundError for keys that escape the root or are absent."""
+    def _resolve(self, key: str) -> Path | None:
+        # Keys are exactly two plain segments: nothing can climb out of the root.
         parts = key.split("/")
         if len(parts) != 2 or not all(parts) or any(p in (".", "..") for p in parts):
-            raise NotFoundError(f"no such file: {key}")
-        path = self.root / parts[0] / parts[1]
-        if not path.is_file():
+            return None
+        return self.root / parts[0] / parts[1]
+
+    def path(self, key: str) -> Path:
+        """The file's path; raises NotFoundError for malformed or absent keys."""
+        path = self._resolve(key)
+        if path is None or not path.is_file():
             raise NotFoundError(f"no such file: {key}")
         return path
 
-    def _target(self, file_name: str) -> tuple[str, Path]:
-        key = new_key(file_name)
-        target = self.root / key
+    def _target(self, file_name: str, key: str | None) -> tuple[str, Path]:
+        key = key or new_key(file_name)
+        target = self._resolve(key)
+        if target is None:
+            raise ValueError(f"malformed storage key {key!r}")
         target.parent.mkdir(parents=True, exist_ok=True)
         return key, target
 
-    def put_file(self, src: Path, *, content_type: str, file_name: str) -> StoredFile:
-        key, target = self._target(file_name)
+    def put_file(
+        self, src: Path, *, content_type: str, file_name: str, key: str | None = None
+    ) -> StoredFile:
+        key, target = self._target(file_name, key)
         # Copy then rename, so a reader never sees a half-written file.
         tmp = target.with_name(f".{target.name}.part")
         shutil.copyfile(src, tmp)
         os.replace(tmp, target)
         return StoredFile(key, content_type, target.name, target.stat().st_size)
 
-    def put_bytes(self, data: bytes, *, content_type: str, file_name: str) -> StoredFile:
-        key, target = self._target(file_name)
+    def put_bytes(
+        self, data: bytes, *, content_type: str, file_name: str, key: str | None = None
+    ) -> StoredFile:
+        key, target = self._target(file_name, key)
         with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
             tmp.write(data)
         os.replace(tmp.name, target)
@@ -66,8 +76,7 @@ class LocalStorage(FileStorage):
         for base in base_urls:
             b = urllib.parse.urlsplit(base)
             prefix = b.path.rstrip("/") + FILES_PREFIX
-            if (parsed.scheme, parsed.netloc) == (b.scheme, b.netloc) and parsed.path.startswith(
-                prefix
-            ):
+            same_origin = (parsed.scheme, parsed.netloc) == (b.scheme, b.netloc)
+            if same_origin and parsed.path.startswith(prefix):
                 return urllib.parse.unquote(parsed.path[len(prefix) :])
         return None

@@ -1,0 +1,263 @@
+"""The upload paths fal's official clients use, each ending as a file in storage.
+
+- ``fal_client`` 1.0.3: ``POST /rest/storage/auth/token`` for a CDN token, then
+  ``POST /cdn/files/upload`` with the bytes; above 100 MiB, ``POST /cdn/files/upload/multipart``,
+  ``PUT {access_url}/multipart/{upload_id}/{n}`` (ETag header) and ``.../complete``. Its
+  fallback, like ``@fal-ai/client``: ``POST /rest/storage/upload/initiate`` then a ``PUT`` of
+  the bytes to the returned ``upload_url`` (no auth: the clients send none).
+- ``@fal-ai/client`` above 90 MiB: ``POST /rest/storage/upload/initiate-multipart``, then
+  ``PUT {upload_url}/{n}`` (JSON ``{partNumber, etag}``) and ``POST {upload_url}/complete``.
+
+Upload URLs and upload ids are signed tokens naming the storage key, so any API process
+that shares the secret can take the bytes. Bodies stream to disk under a size cap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from vidserve.api.signing import Signer
+from vidserve.api.wire import ApiContext, PayloadTooLargeError, base_url, get_ctx, read_json
+from vidserve.errors import InputError, NotFoundError
+from vidserve.storage import StoredFile, safe_file_name
+from vidserve.storage.base import new_key
+
+router = APIRouter(include_in_schema=False)
+Ctx = Annotated[ApiContext, Depends(get_ctx)]
+
+UPLOAD_TTL = 3600.0
+CDN_TOKEN_TTL = 3600.0
+_UPLOAD = "upload"
+_CDN = "cdn-token"
+
+
+class UploadRequest(BaseModel):
+    """Body of ``/rest/storage/upload/initiate``."""
+
+    content_type: str = "application/octet-stream"
+    file_name: str | None = None
+
+
+def _signer(ctx: ApiContext) -> Signer:
+    return Signer(ctx.settings.secret.encode())
+
+
+def _grant(ctx: ApiContext, file_name: str | None, content_type: str) -> dict[str, str]:
+    """A signed promise: whoever holds it may write this one new key."""
+    name = safe_file_name(file_name, "upload.bin")
+    payload = {"key": new_key(name), "name": name, "type": content_type}
+    return {**payload, "token": _signer(ctx).sign(_UPLOAD, payload, UPLOAD_TTL)}
+
+
+def _claim(ctx: ApiContext, token: str) -> dict[str, Any]:
+    payload = _signer(ctx).verify(_UPLOAD, token)
+    if payload is None:
+        raise NotFoundError("upload URL is unknown or expired")
+    return payload
+
+
+def _check_cdn_token(ctx: ApiContext, request: Request) -> None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or _signer(ctx).verify(_CDN, token) is None:
+        raise InputError.at(
+            ("header", "authorization"),
+            "a CDN upload needs 'Bearer <token>' from /rest/storage/auth/token",
+            "missing_token",
+        )
+
+
+async def _spool(request: Request, ctx: ApiContext, directory: Path) -> Path:
+    """Stream the body into a file in ``directory``, enforcing the upload cap."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cap = ctx.settings.max_upload_bytes
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=directory, delete=False, suffix=".part") as tmp:
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > cap:
+                    raise PayloadTooLargeError(f"Upload is larger than {cap} bytes")
+                tmp.write(chunk)
+        except BaseException:
+            Path(tmp.name).unlink(missing_ok=True)
+            raise
+    return Path(tmp.name)
+
+
+async def _store_body(
+    request: Request, ctx: ApiContext, key: str, name: str, content_type: str
+) -> StoredFile:
+    spooled = await _spool(request, ctx, ctx.settings.uploads_dir)
+    try:
+        return await run_in_threadpool(
+            ctx.storage.put_file, spooled, content_type=content_type, file_name=name, key=key
+        )
+    finally:
+        spooled.unlink(missing_ok=True)
+
+
+# --- fal_client: CDN token + direct upload ------------------------------------------------------
+
+
+@router.post("/rest/storage/auth/token")
+def cdn_token(request: Request, ctx: Ctx) -> dict[str, str]:
+    """A short-lived token for ``/cdn/files/upload`` (fal_client caches it until expiry)."""
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=CDN_TOKEN_TTL - 60)
+    return {
+        "token": _signer(ctx).sign(_CDN, {}, CDN_TOKEN_TTL),
+        "token_type": "Bearer",
+        "base_url": f"{base_url(request)}/cdn",
+        "expires_at": expires.isoformat(),
+    }
+
+
+@router.post("/cdn/files/upload")
+async def cdn_upload(request: Request, ctx: Ctx) -> dict[str, str]:
+    """Store the body; answer with its public URL."""
+    _check_cdn_token(ctx, request)
+    content_type = request.headers.get("content-type", "application/octet-stream")
+    grant = _grant(ctx, request.headers.get("x-fal-file-name"), content_type)
+    stored = await _store_body(request, ctx, grant["key"], grant["name"], content_type)
+    return {"access_url": ctx.storage.url(stored.key, base_url(request))}
+
+
+@router.post("/cdn/files/upload/multipart")
+def cdn_multipart_create(request: Request, ctx: Ctx) -> dict[str, str]:
+    """Start a multipart upload; parts go to ``{access_url}/multipart/{uploadId}/{n}``."""
+    _check_cdn_token(ctx, request)
+    content_type = request.headers.get("content-type", "application/octet-stream")
+    grant = _grant(ctx, request.headers.get("x-fal-file-name"), content_type)
+    return {
+        "access_url": ctx.storage.url(grant["key"], base_url(request)),
+        "uploadId": grant["token"],
+    }
+
+
+@router.put("/files/{key:path}/multipart/{upload_id}/{part}")
+async def cdn_multipart_part(
+    key: str, upload_id: str, part: int, request: Request, ctx: Ctx
+) -> JSONResponse:
+    _check_cdn_token(ctx, request)
+    grant = _claim(ctx, upload_id)
+    if grant["key"] != key:
+        raise NotFoundError("upload id does not belong to this file")
+    etag = await _save_part(request, ctx, upload_id, part)
+    return JSONResponse({"partNumber": part, "etag": etag}, headers={"ETag": etag})
+
+
+@router.post("/files/{key:path}/multipart/{upload_id}/complete")
+async def cdn_multipart_complete(
+    key: str, upload_id: str, request: Request, ctx: Ctx
+) -> dict[str, str]:
+    _check_cdn_token(ctx, request)
+    grant = _claim(ctx, upload_id)
+    if grant["key"] != key:
+        raise NotFoundError("upload id does not belong to this file")
+    await _assemble(request, ctx, upload_id, grant)
+    return {"access_url": ctx.storage.url(key, base_url(request))}
+
+
+# --- initiate + PUT (both clients) --------------------------------------------------------------
+
+
+async def _initiate(request: Request, ctx: Ctx) -> dict[str, str]:
+    data = await read_json(request, 64 * 1024)
+    try:
+        body = UploadRequest.model_validate(data)
+    except ValueError as exc:
+        raise InputError.at(("body",), str(exc)) from None
+    grant = _grant(ctx, body.file_name, body.content_type)
+    base = base_url(request)
+    return {
+        "upload_url": f"{base}/files/upload/{grant['token']}",
+        "file_url": ctx.storage.url(grant["key"], base),
+    }
+
+
+@router.post("/rest/storage/upload/initiate")
+async def initiate(request: Request, ctx: Ctx) -> dict[str, str]:
+    """An upload URL to PUT the bytes to (no auth needed), and the file's future URL."""
+    return await _initiate(request, ctx)
+
+
+@router.post("/rest/storage/upload/initiate-multipart")
+async def initiate_multipart(request: Request, ctx: Ctx) -> dict[str, str]:
+    """As ``initiate``; parts go to ``{upload_url}/{n}``, then ``{upload_url}/complete``."""
+    return await _initiate(request, ctx)
+
+
+@router.put("/files/upload/{token}")
+async def put_upload(token: str, request: Request, ctx: Ctx) -> dict[str, str]:
+    grant = _claim(ctx, token)
+    content_type = request.headers.get("content-type") or grant["type"]
+    stored = await _store_body(request, ctx, grant["key"], grant["name"], content_type)
+    return {"file_url": ctx.storage.url(stored.key, base_url(request))}
+
+
+@router.put("/files/upload/{token}/{part}")
+async def put_upload_part(token: str, part: int, request: Request, ctx: Ctx) -> JSONResponse:
+    _claim(ctx, token)
+    etag = await _save_part(request, ctx, token, part)
+    return JSONResponse({"partNumber": part, "etag": etag}, headers={"ETag": etag})
+
+
+@router.post("/files/upload/{token}/complete")
+async def complete_upload(token: str, request: Request, ctx: Ctx) -> dict[str, str]:
+    grant = _claim(ctx, token)
+    await _assemble(request, ctx, token, grant)
+    return {"file_url": ctx.storage.url(grant["key"], base_url(request))}
+
+
+# --- multipart parts ----------------------------------------------------------------------------
+
+
+def _parts_dir(ctx: ApiContext, upload_id: str) -> Path:
+    return ctx.settings.uploads_dir / hashlib.sha256(upload_id.encode()).hexdigest()[:32]
+
+
+async def _save_part(request: Request, ctx: ApiContext, upload_id: str, part: int) -> str:
+    if not 1 <= part <= 10_000:
+        raise InputError.at(("path", "part"), "part numbers run from 1 to 10000")
+    directory = _parts_dir(ctx, upload_id)
+    spooled = await _spool(request, ctx, directory)
+    digest = hashlib.md5(spooled.read_bytes(), usedforsecurity=False).hexdigest()
+    spooled.replace(directory / f"{part:05d}")
+    return f'"{digest}"'
+
+
+async def _assemble(
+    request: Request, ctx: ApiContext, upload_id: str, grant: dict[str, Any]
+) -> None:
+    """Join the parts the client lists, in its order, into the promised key."""
+    body = await read_json(request, 1024 * 1024)
+    parts = body.get("parts") if isinstance(body, dict) else None
+    if not isinstance(parts, list) or not parts:
+        raise InputError.at(("body", "parts"), "list the uploaded parts to complete")
+    directory = _parts_dir(ctx, upload_id)
+
+    def join() -> None:
+        joined = directory / "joined"
+        with open(joined, "wb") as out:
+            for i, item in enumerate(parts):
+                number = item.get("partNumber") if isinstance(item, dict) else None
+                path = directory / f"{number:05d}" if isinstance(number, int) else None
+                if path is None or not path.is_file():
+                    raise InputError.at(("body", "parts", i), f"part {number} was not uploaded")
+                with open(path, "rb") as src:
+                    shutil.copyfileobj(src, out)
+        ctx.storage.put_file(
+            joined, content_type=grant["type"], file_name=grant["name"], key=grant["key"]
+        )
+        shutil.rmtree(directory, ignore_errors=True)
+
+    await run_in_threadpool(join)

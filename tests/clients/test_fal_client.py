@@ -1,0 +1,130 @@
+"""fal's own Python client, unchanged, against a live vidserve (``vidserve.compat``)."""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from vidserve.compat import use_vidserve
+
+from helpers import ServerProcess, data_uri, make_image
+
+pytestmark = [
+    pytest.mark.slow,
+    # fal_client 1.0.3 makes a new httpx.Client per CDN upload and never closes it.
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+V1 = "fal-ai/kling-video/v1/standard/image-to-video"
+IMAGE = data_uri(make_image(640, 360))
+
+
+@pytest.fixture(scope="module")
+def fal(live: ServerProcess) -> Iterator[ModuleType]:
+    import fal_client.client as fc
+
+    saved = {
+        n: getattr(fc, n)
+        for n in (
+            "RUN_URL_FORMAT",
+            "QUEUE_URL_FORMAT",
+            "REST_URL",
+            "CDN_URL",
+            "REALTIME_URL_FORMAT",
+        )
+    }
+    yield use_vidserve(live.url)
+    for name, value in saved.items():
+        setattr(fc, name, value)
+    with warnings.catch_warnings():
+        # Collect fal_client's leaked sockets here, not during some later test.
+        warnings.simplefilter("ignore")
+        gc.collect()
+
+
+def test_subscribe_with_logs_reports_queue_updates_and_returns_the_video(fal: ModuleType) -> None:
+    updates: list[Any] = []
+    result = fal.subscribe(
+        V1,
+        arguments={"prompt": "push in", "image_url": IMAGE},
+        with_logs=True,
+        on_queue_update=updates.append,
+    )
+    assert result["video"]["content_type"] == "video/mp4"
+    assert isinstance(updates[-1], fal.Completed)
+    logs = [
+        log["message"]
+        for u in updates
+        if isinstance(u, fal.InProgress | fal.Completed)
+        for log in (u.logs or [])
+    ]
+    assert any("Rendering" in m for m in logs)
+
+
+def test_submit_status_result_and_cancel(fal: ModuleType, live: ServerProcess) -> None:
+    handle = fal.submit(V1, arguments={"prompt": "p", "image_url": IMAGE})
+    assert handle.status_url.startswith(live.url)
+    assert isinstance(
+        fal.status(V1, handle.request_id, with_logs=True),
+        fal.Queued | fal.InProgress | fal.Completed,
+    )
+    assert handle.get()["video"]["url"].startswith(live.url)
+    assert fal.result(V1, handle.request_id) == handle.get()
+    # Cancel: a queued request behind two long ones (two workers) is cancelled at once.
+    long = {"prompt": "p", "image_url": IMAGE, "duration": "10"}
+    blockers = [fal.submit(V1, arguments=long) for _ in range(2)]
+    victim = fal.submit(V1, arguments=long)
+    fal.cancel(V1, victim.request_id)
+    status = victim.status()
+    assert isinstance(status, fal.Completed) and status.error_type == "request_cancelled"
+    with pytest.raises(fal.FalClientHTTPError) as err:
+        victim.get()
+    assert err.value.error_type == "request_cancelled"
+    for blocker in blockers:
+        blocker.cancel()
+
+
+def test_run_waits_for_the_output(fal: ModuleType) -> None:
+    result = fal.run(V1, arguments={"prompt": "p", "image_url": IMAGE})
+    assert result["video"]["file_name"] == "output.mp4"
+
+
+def test_upload_file_then_use_its_url(fal: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "photo.png"
+    path.write_bytes(make_image(500, 400, seed=3))
+    url = fal.upload_file(path)
+    result = fal.subscribe(V1, arguments={"prompt": "p", "image_url": url})
+    assert result["video"]["content_type"] == "video/mp4"
+
+
+def test_upload_fallback_initiate_and_put(fal: ModuleType) -> None:
+    png = make_image(320, 320, seed=4)
+    url = fal.upload(png, "image/png", "pic.png", repository="fal")
+    import httpx
+
+    assert httpx.get(url).content == png
+
+
+def test_multipart_cdn_upload(fal: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fal_client.client as fc
+    import httpx
+
+    # fal_client goes multipart above 100 MiB; lower the bar rather than send 100 MiB.
+    monkeypatch.setattr(fc, "MULTIPART_THRESHOLD", 1024)
+    monkeypatch.setattr(fc, "MULTIPART_CHUNK_SIZE", 4096)
+    data = bytes(range(256)) * 100  # 25,600 bytes: 7 parts
+    url = fal.upload(data, "application/octet-stream", "blob.bin")
+    assert httpx.get(url).content == data
+
+
+def test_validation_error_surfaces_as_the_clients_http_error(fal: ModuleType) -> None:
+    with pytest.raises(fal.FalClientHTTPError) as err:
+        fal.submit(V1, arguments={"prompt": "p", "image_url": IMAGE, "cfg_scale": 2})
+    assert err.value.status_code == 422
+    assert "cfg_scale" in str(err.value)
