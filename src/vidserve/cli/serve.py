@@ -1,17 +1,12 @@
-"""The ``vidserve`` command.
-
-``vidserve serve`` runs the whole service in one process: the HTTP API, in-process workers,
-SQLite under the data directory and files in a folder beside it.
-"""
+"""``vidserve serve``: the whole service in one process: the HTTP API, in-process workers,
+SQLite under the data directory and files in a folder beside it."""
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import logging
 import os
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -59,7 +54,7 @@ def serve(settings: Settings) -> None:
         pool = WorkerPool(store, storage, settings, settings.workers)
         pool.start()
         try:
-            app = create_app(settings, store, storage)
+            app = create_app(settings.with_secret(), store, storage)
             logger.info(
                 "vidserve %s on http://%s:%d (data: %s, %d worker(s))",
                 __version__,
@@ -78,36 +73,3 @@ def serve(settings: Settings) -> None:
         finally:
             pool.stop()
             store.close()
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vidserve", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"vidserve {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("serve", help="run the API and workers in one process")
-    p.add_argument("--host", help="address to bind (VIDSERVE_HOST, default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (VIDSERVE_PORT, default 8000)")
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        help="where the SQLite store and files live (VIDSERVE_DATA_DIR, default ./data)",
-    )
-    p.add_argument("--workers", type=int, help="in-process workers (VIDSERVE_WORKERS, default 1)")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        if args.command == "serve":
-            settings = Settings.from_env(
-                host=args.host, port=args.port, data_dir=args.data_dir, workers=args.workers
-            )
-            serve(settings)
-    except ConfigError as exc:
-        print(f"vidserve: {exc}", file=sys.stderr)
-        return 2
-    return 0

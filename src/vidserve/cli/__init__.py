@@ -1,0 +1,118 @@
+"""The ``vidserve`` command: ``serve`` runs the service; ``run``, ``submit``, ``status``,
+``result``, ``cancel``, ``upload`` and ``models`` talk to one over HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from vidserve import __version__
+from vidserve.errors import ConfigError
+
+
+def _add_client_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--url",
+        default=os.environ.get("VIDSERVE_URL"),
+        help="server address (VIDSERVE_URL, default http://127.0.0.1:8000)",
+    )
+    p.add_argument("--key", default=None, help="API key (VIDSERVE_KEY, else FAL_KEY)")
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("endpoint", help="endpoint id, or a unique part of one (v1.6/pro)")
+    p.add_argument("--prompt", help="the prompt")
+    p.add_argument("--image", help="start image: a local file (uploaded) or a URL")
+    p.add_argument("--end-image", help="end image, where the endpoint takes one")
+    p.add_argument("--json", help="input fields as a JSON object, or @file.json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidserve",
+        description="Self-hosted video generation behind fal's Kling API.",
+        epilog="Any input field can be given as --field-name VALUE (run, submit).",
+    )
+    parser.add_argument("--version", action="version", version=f"vidserve {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser(
+        "serve", allow_abbrev=False, help="run the API and workers in one process"
+    )
+    p.add_argument("--host", help="address to bind (VIDSERVE_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (VIDSERVE_PORT, default 8000)")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the SQLite store and files live (VIDSERVE_DATA_DIR, default ./data)",
+    )
+    p.add_argument("--workers", type=int, help="in-process workers (VIDSERVE_WORKERS, default 1)")
+
+    p = commands.add_parser(
+        "run", allow_abbrev=False, help="submit, follow with a progress bar, download the video"
+    )
+    _add_input_options(p)
+    p.add_argument("-o", "--output", help="where to save the video (default <request id>.mp4)")
+    p.add_argument("--no-download", action="store_true", help="print the result only")
+    p.add_argument("-v", "--verbose", action="store_true", help="stream the request's logs")
+    _add_client_options(p)
+
+    p = commands.add_parser(
+        "submit", allow_abbrev=False, help="queue a request and print its id and URLs"
+    )
+    _add_input_options(p)
+    _add_client_options(p)
+
+    for name, text in (
+        ("status", "a request's status"),
+        ("result", "a request's result"),
+        ("cancel", "cancel a request"),
+    ):
+        p = commands.add_parser(name, allow_abbrev=False, help=text)
+        p.add_argument("endpoint", help="endpoint id (or its owner/alias)")
+        p.add_argument("request_id")
+        if name == "status":
+            p.add_argument("--logs", action="store_true", help="include the logs")
+        if name == "result":
+            p.add_argument("-o", "--output", help="also download the video here")
+        _add_client_options(p)
+
+    p = commands.add_parser("upload", allow_abbrev=False, help="upload a file; prints its URL")
+    p.add_argument("path")
+    _add_client_options(p)
+
+    p = commands.add_parser(
+        "models", allow_abbrev=False, help="list the served endpoints and their fields"
+    )
+    _add_client_options(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command not in ("run", "submit"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "serve":
+        from vidserve.cli.serve import serve
+        from vidserve.config import Settings
+
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        try:
+            settings = Settings.from_env(
+                host=args.host, port=args.port, data_dir=args.data_dir, workers=args.workers
+            )
+            serve(settings)
+        except ConfigError as exc:
+            print(f"vidserve: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    from vidserve.cli.remote import dispatch
+
+    return dispatch(args, extra)
