@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -11,104 +10,28 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+from motion_scenes import (
+    BLUE,
+    RED,
+    FakeContext,
+    Frame,
+    centroid,
+    grey,
+    psnr,
+    raw_frames,
+    render,
+    request,
+    texture,
+    two_dots,
+)
 
-from vidserve.engines.base import CameraMotion, DynamicMask, RunContext, VideoRequest
+from vidserve.engines.base import CameraMotion, DynamicMask
 from vidserve.engines.motion import MotionEngine
 from vidserve.engines.motion.camera import CameraRender
 from vidserve.engines.motion.fit import CoverFit
 from vidserve.engines.motion.path import Trajectory
 from vidserve.errors import CancelledError, EngineError
-from vidserve.media.video import probe, read_frames
-
-Frame = npt.NDArray[np.uint8]
-RED, BLUE = (255, 0, 0), (0, 0, 255)
-
-
-class FakeContext(RunContext):
-    """Records progress and logs; becomes cancelled after ``cancel_after`` progress calls."""
-
-    def __init__(self, workdir: Path, cancel_after: int | None = None) -> None:
-        self.workdir = workdir
-        self.cancel_after = cancel_after
-        self.fractions: list[float] = []
-        self.logs: list[str] = []
-
-    def progress(self, fraction: float) -> None:
-        self.fractions.append(fraction)
-
-    def log(self, message: str, level: str = "INFO") -> None:
-        self.logs.append(message)
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel_after is not None and len(self.fractions) >= self.cancel_after
-
-
-def texture(width: int, height: int, seed: int = 0) -> Frame:
-    """Blurred grey noise in 40..200 with faint colour: trackable everywhere, never white,
-    black or strongly coloured (so coloured marks are easy to find)."""
-    rng = np.random.default_rng(seed)
-    noise = rng.integers(0, 256, (height, width), dtype=np.uint8)
-    soft = cv2.GaussianBlur(noise, (0, 0), 2.0).astype(np.float32)
-    soft = (soft - soft.min()) / max(1.0, float(np.ptp(soft)))
-    tint = rng.uniform(-15, 15, 3).astype(np.float32)
-    image: Frame = np.clip(50 + soft[:, :, None] * 140 + tint, 0, 255).astype(np.uint8)
-    return image
-
-
-def request(image: Frame, **fields: object) -> VideoRequest:
-    base = VideoRequest(start_image=image, prompt="", width=320, height=180, fps=24, duration=1.0)
-    return replace(base, **fields)  # type: ignore[arg-type]
-
-
-def render(req: VideoRequest, workdir: Path) -> tuple[list[Frame], FakeContext]:
-    ctx = FakeContext(workdir)
-    result = MotionEngine().generate(req, ctx)
-    return read_frames(result.path), ctx
-
-
-def raw_frames(req: VideoRequest, workdir: Path) -> list[Frame]:
-    """Frames before encoding, for exact checks."""
-    source, _ = MotionEngine().frame_source(req, FakeContext(workdir))
-    return [source.frame(i) for i in range(req.num_frames)]
-
-
-def centroid(frame: Frame, colour: tuple[int, int, int]) -> np.ndarray:
-    """Sub-pixel centre of a pure red or blue mark: weighted by how much it stands out."""
-    rgb = frame.astype(np.float32)
-    channel = colour.index(255)
-    others = [c for c in range(3) if c != channel]
-    weight = np.clip(rgb[:, :, channel] - rgb[:, :, others].mean(axis=-1) - 40, 0, None)
-    assert weight.sum() > 100, f"no {colour} found"
-    ys, xs = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]]
-    centre: np.ndarray = np.array([(xs * weight).sum(), (ys * weight).sum()]) / weight.sum()
-    return centre
-
-
-def psnr(a: Frame, b: Frame) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def grey(frame: Frame) -> npt.NDArray[np.float32]:
-    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32)
-
-
-def add_blob(image: Frame, x: float, y: float, colour: tuple[int, int, int]) -> None:
-    """Paint a soft (Gaussian) dot: band-limited, so its centroid is exact to a small fraction
-    of a pixel at any sub-pixel position (a hard-edged disc's centroid is not)."""
-    ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
-    alpha = np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 4.0**2))[:, :, None]
-    image[:] = np.rint(image * (1 - alpha) + np.array(colour) * alpha).astype(np.uint8)
-
-
-def two_dots() -> Frame:
-    """A 4:3 picture (cover-fitted to 16:9) with a red and a blue dot 120 px apart."""
-    image = texture(400, 300)
-    add_blob(image, 140, 150, RED)
-    add_blob(image, 260, 150, BLUE)
-    return image
-
+from vidserve.media.video import probe
 
 # -- output and run contract -----------------------------------------------------------
 
@@ -409,9 +332,17 @@ def test_later_masks_are_drawn_on_top(tmp_path: Path) -> None:
     assert np.all(raw[-1][80:100, 150:170] == BLUE)
 
 
-def test_trajectory_paces_by_distance_and_passes_its_points() -> None:
-    path = Trajectory([(0.0, 0.0), (30.0, 0.0), (30.0, 0.0), (30.0, 40.0)])
+def test_trajectory_passes_its_points_at_even_speed() -> None:
+    points = [(0.0, 0.0), (30.0, 0.0), (30.0, 0.0), (30.0, 40.0), (100.0, 45.0), (90.0, 47.0)]
+    path = Trajectory(points)
     assert path.offset(0.0) == (0.0, 0.0)
-    assert path.offset(1.0) == pytest.approx((30.0, 40.0))
-    assert path.position(30 / 70) == pytest.approx((30.0, 0.0))
+    assert path.offset(1.0) == pytest.approx((90.0, 47.0))
+    samples = np.array([path.position(p) for p in np.linspace(0, 1, 801)])
+    for point in points:
+        assert np.min(np.hypot(*(samples - point).T)) < 0.2
+    steps = np.hypot(*np.diff(samples, axis=0).T)
+    # Even speed, whatever the points' spacing (a chord is shorter only at the sharp hook).
+    assert np.percentile(steps, 98) / np.percentile(steps, 2) < 1.02
+    # Centripetal: the short hook at the end makes no loop beyond its points.
+    assert samples[:, 0].max() < 101 and samples[:, 1].max() < 48
     assert Trajectory([(5.0, 5.0), (15.0, 5.0)]).position(0.25) == pytest.approx((7.5, 5.0))

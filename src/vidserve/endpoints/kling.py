@@ -3,18 +3,39 @@
 Each endpoint id takes the request type fal's pages give it: ``V1ImageToVideoRequest`` for
 v1 standard (tail frame and motion brush), ``ProImageToVideoRequest`` for the pro tiers
 (aspect ratio and tail frame), ``ImageToVideoV2MasterRequest`` for v2.1 master, and O1's
-start/end-frame request. Kling's own rules (tiers, fps, trajectory origin) live here, never in
-an engine.
+start/end-frame request, each with vidserve's optional ``camera_control``,
+``advanced_camera_control`` and ``seed`` (:mod:`.camera`). Kling's own rules (tiers, fps,
+trajectory origin, which controls combine) live here, never in an engine.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from vidserve.endpoints.base import EndpointSpec, FileInput, OutputSettings
+from vidserve.endpoints.camera import (
+    EXTENSION_FIELDS,
+    SEED_MAX,
+    AdvancedCameraControlField,
+    CameraControlField,
+    SeedField,
+    camera_motion,
+    field_error,
+    raise_errors,
+)
 from vidserve.engines.base import DynamicMask as EngineDynamicMask
 from vidserve.engines.base import Image, VideoRequest
 from vidserve.schema import File
@@ -51,6 +72,65 @@ class _Input(BaseModel):
     # Unknown fields are ignored, as fal does.
     model_config = ConfigDict(extra="ignore")
 
+    @model_serializer(mode="wrap")
+    def _without_unset_extensions(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # vidserve's extensions are stored (and echoed) only when given: fal's own fields
+        # stay exactly fal's.
+        data = handler(self)
+        for name in EXTENSION_FIELDS:
+            if isinstance(data, dict) and data.get(name, 0) is None:
+                del data[name]
+        return data
+
+
+class _Controls(BaseModel):
+    """vidserve's extensions on every endpoint, and Kling's rules on combining controls.
+
+    Kling (``reference/kling-controls.md`` 1.5) takes one of an end frame, a motion brush or
+    a camera control per request, and renders the end frame (on kling-v1) and the motion
+    brush for 5 s only; a request that breaks a rule is a 422 naming the field.
+    """
+
+    camera_control: CameraControlField
+    advanced_camera_control: AdvancedCameraControlField
+    seed: SeedField
+
+    #: Durations an end frame allows on this endpoint's model (None: any).
+    _end_frame_durations: ClassVar[tuple[str, ...] | None] = None
+
+    @model_validator(mode="after")
+    def _kling_rules(self) -> _Controls:
+        raise_errors(type(self).__name__, _rule_errors(self, self._end_frame_durations))
+        return self
+
+
+def _rule_errors(inp: Any, end_durations: tuple[str, ...] | None) -> list[InitErrorDetails]:
+    rule = "Kling takes one of an end frame, a motion brush or a camera control per request"
+    end = next((n for n in ("tail_image_url", "end_image_url") if getattr(inp, n, None)), None)
+    brush = [n for n in ("static_mask_url", "dynamic_masks") if getattr(inp, n, None)]
+    cameras = [n for n in ("camera_control", "advanced_camera_control") if getattr(inp, n)]
+    errors: list[InitErrorDetails] = []
+    if len(cameras) == 2:
+        message = "give camera_control or advanced_camera_control, not both"
+        errors.append(field_error(("advanced_camera_control",), "camera_conflict", message))
+    for camera in cameras[:1]:
+        for other in [n for n in (end, *brush) if n]:
+            message = f"{camera} cannot be combined with {other}: {rule}"
+            errors.append(field_error((camera,), "mutually_exclusive", message))
+    if end:
+        for name in brush:
+            message = f"{name} cannot be combined with {end}: {rule}"
+            errors.append(field_error((name,), "mutually_exclusive", message))
+    duration = getattr(inp, "duration", "5")
+    if brush and duration != "5":
+        names = " and ".join(brush)
+        message = f"a motion brush ({names}) forces duration '5': Kling renders it for 5 s only"
+        errors.append(field_error(("duration",), "duration_forced", message, duration))
+    if end and end_durations is not None and duration not in end_durations:
+        message = f"{end} forces duration '5': this model renders an end frame for 5 s only"
+        errors.append(field_error(("duration",), "duration_forced", message, duration))
+    return errors
+
 
 class Trajectory(BaseModel):
     """A point of a motion-brush path, in pixels of the input image, origin bottom-left."""
@@ -86,8 +166,10 @@ class _ImageToVideoInput(_Input):
     )
 
 
-class V1ImageToVideoInput(_ImageToVideoInput):
+class V1ImageToVideoInput(_Controls, _ImageToVideoInput):
     """``fal-ai/kling-video/v1/standard/image-to-video`` (fal's V1ImageToVideoRequest)."""
+
+    _end_frame_durations = ("5",)
 
     negative_prompt: NegativePrompt = DEFAULT_NEGATIVE_PROMPT
     cfg_scale: CfgScale = 0.5
@@ -102,7 +184,7 @@ class V1ImageToVideoInput(_ImageToVideoInput):
     )
 
 
-class ProImageToVideoInput(_ImageToVideoInput):
+class ProImageToVideoInput(_Controls, _ImageToVideoInput):
     """The pro tiers (fal's ProImageToVideoRequest): aspect ratio and tail frame."""
 
     aspect_ratio: AspectRatio = Field(
@@ -113,15 +195,22 @@ class ProImageToVideoInput(_ImageToVideoInput):
     cfg_scale: CfgScale = 0.5
 
 
-class V21MasterImageToVideoInput(_ImageToVideoInput):
+class V1ProImageToVideoInput(ProImageToVideoInput):
+    """``fal-ai/kling-video/v1/pro/image-to-video``: kling-v1 allows an end frame at 5 s only
+    (kling-v1-6 pro at 5 or 10 s)."""
+
+    _end_frame_durations = ("5",)
+
+
+class V21MasterImageToVideoInput(_Controls, _ImageToVideoInput):
     """``fal-ai/kling-video/v2.1/master/image-to-video`` (ImageToVideoV2MasterRequest)."""
 
     negative_prompt: NegativePrompt = DEFAULT_NEGATIVE_PROMPT
     cfg_scale: CfgScale = 0.5
 
 
-class O1ImageToVideoInput(_Input):
-    """``fal-ai/kling-video/o1/standard/image-to-video``: start and optional end frame."""
+class _O1Fields(_Input):
+    """O1's own fields, in fal's order."""
 
     prompt: Prompt = Field(
         description="Use @Image1 to reference the start frame, @Image2 to reference the end frame."
@@ -133,10 +222,17 @@ class O1ImageToVideoInput(_Input):
     duration: O1Duration = Field(default="5", description="Video duration in seconds.")
 
 
+class O1ImageToVideoInput(_Controls, _O1Fields):
+    """``fal-ai/kling-video/o1/standard/image-to-video``: start and optional end frame."""
+
+
 class VideoOutput(BaseModel):
     """Every Kling endpoint's output."""
 
     video: File = Field(description="The generated video")
+    seed: int | None = Field(
+        default=None, description="vidserve extension: the seed used, given or chosen."
+    )
 
 
 # --- adapters -------------------------------------------------------------------------------
@@ -199,6 +295,9 @@ def _make_adapter(output: OutputSettings) -> Any:
             duration=float(inp.duration),
             static_mask=files.get(("body", "static_mask_url")),
             dynamic_masks=dynamic,
+            camera=camera_motion(inp.camera_control, inp.advanced_camera_control),
+            # fal picks a seed when none is given and reports it; so does vidserve.
+            seed=inp.seed if inp.seed is not None else secrets.randbelow(SEED_MAX + 1),
         )
 
     return adapt
@@ -278,7 +377,7 @@ KLING_ENDPOINTS: tuple[EndpointSpec, ...] = (
     _spec(
         "fal-ai/kling-video/v1/pro/image-to-video",
         "Kling 1.0 (pro) image to video",
-        ProImageToVideoInput,
+        V1ProImageToVideoInput,
         OutputSettings("kling-v1 pro", 720, 30, (5, 10)),
         0.098,
         {

@@ -26,9 +26,11 @@ Mask = npt.NDArray[np.uint8]
 class CameraMotion:
     """One camera move over the whole clip, in Kling's units: each axis in [-10, 10].
 
-    ``horizontal``/``vertical`` translate the camera (+right/+up), ``pan``/``tilt``/``roll``
-    rotate it, ``zoom`` changes the field of view (+ wider, i.e. out; - narrower, i.e. in).
-    Several axes may be set at once (Kling's presets combine moves).
+    ``horizontal``/``vertical`` move the camera (+right/+up); ``pan`` turns it about the x
+    axis (+up) and ``tilt`` about the y axis (+right), as Kling's English docs define them
+    (its Chinese docs swap the two); ``roll`` turns it about the optical axis (+clockwise);
+    ``zoom`` changes the field of view (+ wider, i.e. out; - narrower, i.e. in). Several axes
+    may be set at once (Kling's presets combine moves). All zero: a still camera.
     """
 
     horizontal: float = 0.0
@@ -38,8 +40,14 @@ class CameraMotion:
     roll: float = 0.0
     zoom: float = 0.0
 
+    def __post_init__(self) -> None:
+        for name in ("horizontal", "vertical", "pan", "tilt", "roll", "zoom"):
+            if not -10.0 <= getattr(self, name) <= 10.0:
+                raise ValueError(f"camera {name} must be in [-10, 10]; got {getattr(self, name)}")
+
     @property
     def is_still(self) -> bool:
+        """True when no axis moves."""
         return not any((self.horizontal, self.vertical, self.pan, self.tilt, self.roll, self.zoom))
 
 
@@ -72,6 +80,7 @@ class VideoRequest:
     negative_prompt: str = ""
     #: Prompt adherence in [0, 1] (Kling's ``cfg_scale``); engines map it to their guidance.
     guidance: float = 0.5
+    #: Adapters always set one (the caller's, or one chosen at random) and echo it.
     seed: int | None = None
     end_image: Image | None = None
     #: None: no explicit camera control (the engine may read the prompt or use a default).

@@ -182,7 +182,9 @@ class Worker:
             file_name=stored.file_name,
             file_size=stored.size,
         )
-        output: BaseModel = spec.output_model.model_validate({"video": video})
+        # The seed is echoed (fal does) so a result can be reproduced; models without the
+        # field ignore it.
+        output: BaseModel = spec.output_model.model_validate({"video": video, "seed": request.seed})
         return output.model_dump(mode="json", exclude_none=True)
 
     def _read_own(self, job: Job, url: str, max_bytes: int) -> bytes | None:

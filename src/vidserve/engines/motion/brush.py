@@ -1,8 +1,12 @@
 """Motion brush: masked regions of the start image travel along trajectories.
 
-Each dynamic region is cut out with a feathered edge and drawn, in list order, at its
-position along a smooth path through its points; where it has left, an inpainted fill of
-the start image shows. Static-mask pixels are pinned to the start image, drawn last.
+Each dynamic region is cut out with a feathered edge and drawn at its position along a
+smooth path through its points (:mod:`.path`); where it has left, a fill of the start image
+shows (:mod:`.fill`: inpainted structure plus texture borrowed from beside the hole).
+
+Overlaps have one order: first every region's old place is uncovered, then the regions are
+drawn in list order (a later mask covers an earlier one where they meet), and last the
+static mask's pixels are pinned to the start image, over everything.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vidserve.engines.base import Image, Mask
+from vidserve.engines.motion.fill import fill_holes
 from vidserve.engines.motion.fit import clip_time, smoothstep
 from vidserve.engines.motion.path import Trajectory
 
@@ -26,9 +31,6 @@ _FEATHER = 0.003
 #: A region's old place is uncovered this many feather widths beyond the mask, so no
 #: outline of the moved content stays behind.
 _HOLE_GROW = 2
-#: Inpainting is done at most this large (longest side): a hole fill is smooth anyway, and
-#: TELEA's cost grows with the hole's pixel count.
-_INPAINT_SIDE = 640
 
 
 @dataclass(frozen=True)
@@ -105,13 +107,7 @@ class BrushRender:
             hole |= np.where(mask >= 128, 255, 0).astype(np.uint8)
         # Cover the regions' hole alphas (grown, then blurred by up to 3 sigma).
         hole = cast(Mask, cv2.dilate(hole, _disc((_HOLE_GROW + 3) * self._sigma)))
-        factor = min(1.0, _INPAINT_SIDE / max(self.width, self.height))
-        size = (max(1, round(self.width * factor)), max(1, round(self.height * factor)))
-        small = cv2.resize(self._image, size, interpolation=cv2.INTER_AREA)
-        small_hole = cv2.resize(hole, size, interpolation=cv2.INTER_NEAREST)
-        filled = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
-        filled = cv2.resize(filled, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-        return cast(Image, np.where((hole > 0)[:, :, None], filled, self._image))
+        return fill_holes(self._image, hole)
 
     def _fill_patch(self, region: _Region) -> npt.NDArray[np.float32]:
         h, w = region.alpha.shape

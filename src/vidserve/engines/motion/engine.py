@@ -19,6 +19,7 @@ from vidserve.engines.motion.brush import BrushRender
 from vidserve.engines.motion.camera import CameraRender
 from vidserve.engines.motion.fit import CoverFit
 from vidserve.engines.motion.path import Trajectory
+from vidserve.engines.motion.prompt import camera_from_prompt
 from vidserve.engines.motion.transition import TransitionRender
 from vidserve.errors import EngineError
 from vidserve.media.video import EncoderError, VideoWriter
@@ -40,9 +41,10 @@ class MotionEngine(Engine):
     """Animates the start image without model weights.
 
     One of three modes per request, chosen in this order: a start-to-end transition when
-    there is an end image, a motion brush when there are masks, else a camera move
-    (:data:`GENTLE_PUSH_IN` when the request names none). The prompt is not read.
-    Rendering is deterministic, so the same request gives the same bytes.
+    there is an end image, a motion brush when there are masks, else a camera move: the
+    request's, else the one the prompt's camera phrases name (:mod:`.prompt`), else
+    :data:`GENTLE_PUSH_IN`. Rendering is deterministic and does not use the seed, so the
+    same request gives the same bytes.
     """
 
     name = "motion"
@@ -103,8 +105,19 @@ class MotionEngine(Engine):
             static = None if request.static_mask is None else start_fit.mask(request.static_mask)
             brush = BrushRender(start_fit.image(start), masks, paths, static, count)
             return brush, f"a motion brush ({len(masks)} moving regions)"
-        camera = request.camera if request.camera is not None else GENTLE_PUSH_IN
-        return CameraRender(start, camera, width, height, count), f"a camera move ({_axes(camera)})"
+        camera, origin = _camera(request)
+        render = CameraRender(start, camera, width, height, count)
+        return render, f"a camera move ({_axes(camera)}; {origin})"
+
+
+def _camera(request: VideoRequest) -> tuple[CameraMotion, str]:
+    """The move to make and where it came from: the request, the prompt, or the default."""
+    if request.camera is not None:
+        return request.camera, "requested"
+    named = camera_from_prompt(request.prompt)
+    if named is not None:
+        return named.motion, "from the prompt: " + ", ".join(repr(p) for p in named.phrases)
+    return GENTLE_PUSH_IN, "the default move"
 
 
 def _axes(camera: CameraMotion) -> str:
