@@ -1,7 +1,8 @@
 """Fixtures for the shared job-store suite: every test runs against every backend.
 
-To add a backend, write a factory ``(tmp_path, clock, max_attempts) -> JobStore`` and list
-it in ``FACTORIES``.
+To add a backend, write a factory ``(location, clock, max_attempts) -> JobStore``, list it
+in ``FACTORIES``, and name in ``LOCATIONS`` the fixture that gives each test a fresh, empty
+database ``location`` (a path, a URL) for it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import pytest
 
 from vidserve.store.base import JobStore
 from vidserve.store.sqlite import SQLiteJobStore
+
+from pg import fresh_database, require_postgres, reset_database
 
 #: The store's ``max_attempts`` in these tests.
 MAX_ATTEMPTS = 3
@@ -31,14 +34,24 @@ class FakeClock:
         self.now += seconds
 
 
-StoreFactory = Callable[[Path, FakeClock, int], JobStore]
+StoreFactory = Callable[[str, FakeClock, int], JobStore]
 
 
-def _sqlite(tmp_path: Path, clock: FakeClock, max_attempts: int) -> JobStore:
-    return SQLiteJobStore(tmp_path / "db" / "jobs.sqlite3", max_attempts=max_attempts, clock=clock)
+def _sqlite(location: str, clock: FakeClock, max_attempts: int) -> JobStore:
+    return SQLiteJobStore(location, max_attempts=max_attempts, clock=clock)
 
 
-FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite}
+def _postgres(location: str, clock: FakeClock, max_attempts: int) -> JobStore:
+    # Imported here: psycopg is only needed when the postgres params run.
+    from vidserve.store.postgres import PostgresJobStore
+
+    return PostgresJobStore(location, max_attempts=max_attempts, clock=clock)
+
+
+FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite, "postgres": _postgres}
+
+#: Per backend, the fixture giving a test its fresh database location.
+LOCATIONS: dict[str, str] = {"sqlite": "sqlite_path", "postgres": "pg_url"}
 
 
 @pytest.fixture
@@ -46,16 +59,41 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> str:
+    """A SQLite file path in the test's own directory (not created yet)."""
+    return str(tmp_path / "db" / "jobs.sqlite3")
+
+
+@pytest.fixture(scope="session")
+def pg_session_url() -> Iterator[str]:
+    """One throwaway PostgreSQL database for the session (creating one per test is slow);
+    :func:`pg_url` empties it before each test. Skips (fails under ``CI=true``) if
+    PostgreSQL is unreachable."""
+    require_postgres()
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_session_url: str) -> str:
+    """The URL of an empty PostgreSQL database, for this test alone. Close every store on
+    it by the end of the test (the next test's reset would wait on open transactions)."""
+    reset_database(pg_session_url)
+    return pg_session_url
+
+
 @pytest.fixture(params=sorted(FACTORIES))
 def store_factory(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+    request: pytest.FixtureRequest, clock: FakeClock
 ) -> Iterator[Callable[[], JobStore]]:
     """Opens stores on the same database (for reopen tests); closes all of them after."""
     factory = FACTORIES[request.param]
+    location: str = request.getfixturevalue(LOCATIONS[request.param])
     opened: list[JobStore] = []
 
     def open_store() -> JobStore:
-        s = factory(tmp_path, clock, MAX_ATTEMPTS)
+        s = factory(location, clock, MAX_ATTEMPTS)
         opened.append(s)
         return s
 

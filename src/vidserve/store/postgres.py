@@ -1,0 +1,529 @@
+"""The PostgreSQL job store: several API and worker processes share one database.
+
+Behaves exactly like :class:`vidserve.store.sqlite.SQLiteJobStore`; the differences are in
+how it keeps concurrent writers apart:
+
+* ``claim`` takes its row with ``SELECT ... FOR NO KEY UPDATE SKIP LOCKED`` inside one
+  transaction, so concurrent claimers (threads or processes) each lock a different row and
+  never wait on one another (``NO KEY UPDATE``: the lock the ``UPDATE`` that follows takes
+  anyway; ``FOR UPDATE`` would also block foreign-key checks, for no gain).
+* Log ``seq`` numbers come from a ``log_seq`` counter on the request row, bumped by
+  ``UPDATE ... RETURNING`` in the same statement that inserts the line: the row lock
+  serializes writers per request and the statement is atomic, so numbers are gap-free.
+* Schema migrations run in one transaction under ``pg_advisory_xact_lock``, so processes
+  starting together migrate once and the others wait for it.
+
+Connections come from a :class:`psycopg_pool.ConnectionPool` in autocommit mode; statements
+that must see each other's effects run in explicit transactions. Timestamps are the store's
+``clock()`` floats (unix seconds, ``double precision``), so a fake clock drives leases in
+tests exactly as with SQLite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from typing import Any
+
+from psycopg import Connection
+from psycopg.rows import DictRow, dict_row, tuple_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from vidserve.schema import ErrorType, LogLevel, Status
+from vidserve.store.base import (
+    CancelOutcome,
+    Heartbeat,
+    Job,
+    JobStore,
+    LogRecord,
+    NewJob,
+    Priority,
+)
+
+__all__ = ["MIGRATIONS", "PostgresJobStore"]
+
+#: Schema migrations, applied in order; step ``i`` moves the schema to version ``i + 1``.
+#: Append new steps, never edit old ones: databases in the field are at older versions.
+#: Status values appear as literals (they are fixed wire strings) so that the planner can
+#: match the partial index's predicate.
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        """
+        CREATE TABLE vidserve_requests (
+            seq bigserial PRIMARY KEY,
+            request_id text UNIQUE NOT NULL,
+            endpoint_id text NOT NULL,
+            input jsonb NOT NULL,
+            base_url text NOT NULL,
+            status text NOT NULL,
+            priority integer NOT NULL DEFAULT 0,
+            created_at double precision NOT NULL,
+            started_at double precision,
+            completed_at double precision,
+            worker_id text,
+            lease_expires_at double precision,
+            attempts integer NOT NULL DEFAULT 0,
+            cancel_requested boolean NOT NULL DEFAULT false,
+            progress double precision,
+            result jsonb,
+            error text,
+            error_type text,
+            error_detail jsonb,
+            metrics jsonb,
+            webhook_url text,
+            log_seq integer NOT NULL DEFAULT 0
+        )
+        """,
+        # Claim order over the rows that can still be claimed; completed rows (the bulk of
+        # the table over time) stay out of it. Also serves queue_position and expire_leases.
+        """
+        CREATE INDEX vidserve_requests_active ON vidserve_requests (priority, seq)
+            WHERE status IN ('IN_QUEUE', 'IN_PROGRESS')
+        """,
+        """
+        CREATE TABLE vidserve_logs (
+            request_id text NOT NULL
+                REFERENCES vidserve_requests (request_id) ON DELETE CASCADE,
+            seq integer NOT NULL,
+            timestamp double precision NOT NULL,
+            level text NOT NULL,
+            message text NOT NULL,
+            PRIMARY KEY (request_id, seq)
+        )
+        """,
+    ),
+]
+
+#: Key of the advisory lock that serializes migrations across processes ("vidserve").
+MIGRATION_LOCK_KEY = 0x76696473_65727665
+
+#: How long opening the store waits for its first connection.
+CONNECT_TIMEOUT = 30.0
+
+_CANCELLED_MESSAGE = "Request was cancelled"
+
+# -- SQL ------------------------------------------------------------------------------
+# Fixed strings only: every value is a bound parameter.
+
+_SELECT_CLAIMABLE = """
+    SELECT request_id, attempts, cancel_requested FROM vidserve_requests
+    WHERE (status = 'IN_QUEUE' OR (status = 'IN_PROGRESS' AND lease_expires_at < %(now)s))
+"""
+_ENDPOINT_FILTER = " AND endpoint_id = ANY(%(endpoints)s)"
+_CLAIM_ORDER = " ORDER BY priority, seq LIMIT 1"
+_LOCK = " FOR NO KEY UPDATE SKIP LOCKED"
+
+#: (probe, locking select) for claims without and with an endpoint filter.
+_CLAIM_SQL: dict[bool, tuple[str, str]] = {
+    False: (
+        _SELECT_CLAIMABLE + _CLAIM_ORDER,
+        _SELECT_CLAIMABLE + _CLAIM_ORDER + _LOCK,
+    ),
+    True: (
+        _SELECT_CLAIMABLE + _ENDPOINT_FILTER + _CLAIM_ORDER,
+        _SELECT_CLAIMABLE + _ENDPOINT_FILTER + _CLAIM_ORDER + _LOCK,
+    ),
+}
+
+_TAKE = """
+    UPDATE vidserve_requests SET
+        status = 'IN_PROGRESS', worker_id = %(worker)s, lease_expires_at = %(lease)s,
+        attempts = attempts + 1, started_at = COALESCE(started_at, %(now)s), progress = NULL
+    WHERE request_id = %(id)s
+    RETURNING *
+"""
+
+_FINISH = """
+    UPDATE vidserve_requests SET
+        status = 'COMPLETED', completed_at = %(now)s, error = %(error)s,
+        error_type = %(error_type)s, worker_id = NULL, lease_expires_at = NULL
+    WHERE request_id = %(id)s
+"""
+
+# One statement: bump the request's counter (locking its row until commit) and insert the
+# line with the new number. An unknown request updates no row, so the line is dropped.
+_ADD_LOG = """
+    WITH r AS (
+        UPDATE vidserve_requests SET log_seq = log_seq + 1
+        WHERE request_id = %(id)s
+        RETURNING request_id, log_seq
+    )
+    INSERT INTO vidserve_logs (request_id, seq, timestamp, level, message)
+    SELECT r.request_id, r.log_seq, %(ts)s, %(level)s, %(message)s FROM r
+"""
+
+
+def _json(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+def _row_to_job(row: DictRow) -> Job:
+    return Job(
+        request_id=row["request_id"],
+        endpoint_id=row["endpoint_id"],
+        input=row["input"],
+        base_url=row["base_url"],
+        status=Status(row["status"]),
+        priority=Priority(row["priority"]),
+        created_at=row["created_at"],
+        webhook_url=row["webhook_url"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        worker_id=row["worker_id"],
+        lease_expires_at=row["lease_expires_at"],
+        attempts=row["attempts"],
+        cancel_requested=row["cancel_requested"],
+        progress=row["progress"],
+        result=row["result"],
+        error=row["error"],
+        error_type=row["error_type"],
+        error_detail=row["error_detail"],
+        metrics=row["metrics"] or {},
+    )
+
+
+def migrate(conn: Connection[Any], steps: list[tuple[str, ...]] | None = None) -> int:
+    """Bring the schema on ``conn`` (an autocommit connection) up to date with ``steps``
+    (default :data:`MIGRATIONS`), in one transaction under an advisory lock. Returns the
+    version reached. Raises :class:`RuntimeError` if the database is newer than ``steps``."""
+    steps = MIGRATIONS if steps is None else steps
+    with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
+        # Taken before anything else, so a concurrent opener waits here and then finds the
+        # schema already up to date (its statements run on a fresh snapshot afterwards).
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+        cur.execute(
+            """
+            CREATE TABLE IF NOT EXISTS vidserve_schema_version (
+                singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                version integer NOT NULL
+            )
+            """
+        )
+        row = cur.execute("SELECT version FROM vidserve_schema_version").fetchone()
+        if row is None:
+            cur.execute("INSERT INTO vidserve_schema_version (version) VALUES (0)")
+            version = 0
+        else:
+            version = int(row[0])
+        if version > len(steps):
+            raise RuntimeError(
+                f"the database has vidserve schema version {version}; this vidserve knows "
+                f"only up to {len(steps)}"
+            )
+        for step in steps[version:]:
+            for statement in step:
+                cur.execute(statement)
+        cur.execute("UPDATE vidserve_schema_version SET version = %s", (len(steps),))
+    return len(steps)
+
+
+class PostgresJobStore(JobStore):
+    """:class:`JobStore` on a PostgreSQL database (``dsn``: a libpq URL or key=value string).
+
+    ``max_attempts`` bounds how often a request may be started before a lost worker counts
+    as a failure; ``clock`` gives the current unix time (tests pass a fake one);
+    ``pool_size`` caps the connections this store holds open.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        max_attempts: int = 3,
+        clock: Callable[[], float] = time.time,
+        pool_size: int = 8,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        self.max_attempts = max_attempts
+        self._clock = clock
+        self._pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
+            dsn,
+            connection_class=Connection[DictRow],
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            name="vidserve-store",
+        )
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+            with self._pool.connection() as conn:
+                migrate(conn)
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection pool; the store is unusable afterwards."""
+        self._pool.close()
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> Job | None:
+        """The request, or None if unknown."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT * FROM vidserve_requests WHERE request_id = %s", (request_id,)
+            ).fetchone()
+        return None if row is None else _row_to_job(row)
+
+    def queue_position(self, request_id: str) -> int | None:
+        """How many IN_QUEUE requests come before this one in claim order; None unless
+        it is IN_QUEUE itself."""
+        with self._pool.connection() as conn:
+            # One statement, so the position is read from a single snapshot.
+            row = conn.execute(
+                """
+                SELECT (
+                    SELECT COUNT(*) FROM vidserve_requests AS o
+                    WHERE o.status = 'IN_QUEUE'
+                      AND (o.priority, o.seq) < (r.priority, r.seq)
+                ) AS position
+                FROM vidserve_requests AS r
+                WHERE r.request_id = %s AND r.status = 'IN_QUEUE'
+                """,
+                (request_id,),
+            ).fetchone()
+        return None if row is None else int(row["position"])
+
+    def logs(self, request_id: str, after_seq: int = 0) -> list[LogRecord]:
+        """Log lines with ``seq > after_seq``, oldest first."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT seq, timestamp, level, message FROM vidserve_logs"
+                " WHERE request_id = %s AND seq > %s ORDER BY seq",
+                (request_id, after_seq),
+            ).fetchall()
+        return [LogRecord(r["seq"], r["timestamp"], r["level"], r["message"]) for r in rows]
+
+    # -- writes -------------------------------------------------------------------------
+
+    def create(self, job: NewJob) -> Job:
+        """Record a new IN_QUEUE request; a duplicate ``request_id`` raises
+        :class:`psycopg.errors.UniqueViolation`."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                """
+                INSERT INTO vidserve_requests
+                    (request_id, endpoint_id, input, base_url, status, priority, created_at,
+                     webhook_url)
+                VALUES (%s, %s, %s, %s, 'IN_QUEUE', %s, %s, %s)
+                RETURNING *
+                """,
+                (
+                    job.request_id,
+                    job.endpoint_id,
+                    Jsonb(job.input),
+                    job.base_url,
+                    int(job.priority),
+                    self._clock(),
+                    job.webhook_url,
+                ),
+            ).fetchone()
+        assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
+        return _row_to_job(row)
+
+    def claim(
+        self, worker_id: str, lease_seconds: float, endpoint_ids: Collection[str] | None = None
+    ) -> Job | None:
+        """Take the next claimable request (see :meth:`JobStore.claim`).
+
+        Rows found cancelled or out of attempts on the way are completed and skipped within
+        the same call. Rows another claimer holds locked are skipped, not waited for."""
+        if endpoint_ids is not None and not endpoint_ids:
+            return None
+        endpoints = None if endpoint_ids is None else list(endpoint_ids)
+        probe_sql, lock_sql = _CLAIM_SQL[endpoints is not None]
+        with self._pool.connection() as conn:
+            # Idle workers poll often: one plain statement first, a transaction only to take.
+            probe = conn.execute(
+                probe_sql,
+                {"now": self._clock(), "endpoints": endpoints},
+            ).fetchone()
+            if probe is None:
+                return None
+            with conn.transaction():
+                while True:
+                    now = self._clock()
+                    row = conn.execute(
+                        lock_sql,
+                        {"now": now, "endpoints": endpoints},
+                    ).fetchone()
+                    if row is None:
+                        return None
+                    request_id: str = row["request_id"]
+                    if row["cancel_requested"]:
+                        # Cancelled while its worker was gone (or after a release): finish it.
+                        self._finish_locked(
+                            conn, request_id, now, _CANCELLED_MESSAGE, ErrorType.CANCELLED
+                        )
+                        continue
+                    if row["attempts"] >= self.max_attempts:
+                        message = (
+                            f"The request was started {row['attempts']} times and its worker "
+                            "was lost each time"
+                        )
+                        self._finish_locked(conn, request_id, now, message, ErrorType.WORKER_LOST)
+                        self._add_log_locked(conn, request_id, message, LogLevel.ERROR.value, now)
+                        continue
+                    claimed = conn.execute(
+                        _TAKE,
+                        {
+                            "worker": worker_id,
+                            "lease": now + lease_seconds,
+                            "now": now,
+                            "id": request_id,
+                        },
+                    ).fetchone()
+                    assert claimed is not None  # noqa: S101 - the row is locked by us
+                    return _row_to_job(claimed)
+
+    @staticmethod
+    def _finish_locked(
+        conn: Connection[DictRow],
+        request_id: str,
+        now: float,
+        error: str,
+        error_type: ErrorType,
+    ) -> None:
+        """Complete a request with an error on the store's behalf (no worker involved)."""
+        conn.execute(
+            _FINISH,
+            {"now": now, "error": error, "error_type": error_type.value, "id": request_id},
+        )
+
+    @staticmethod
+    def _add_log_locked(
+        conn: Connection[DictRow], request_id: str, message: str, level: str, timestamp: float
+    ) -> None:
+        conn.execute(
+            _ADD_LOG,
+            {"id": request_id, "ts": timestamp, "level": str(level), "message": message},
+        )
+
+    def heartbeat(self, request_id: str, worker_id: str, lease_seconds: float) -> Heartbeat:
+        """Extend the lease if ``worker_id`` holds it; always report ``cancel_requested``."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                """
+                UPDATE vidserve_requests SET lease_expires_at = %s
+                WHERE request_id = %s AND status = 'IN_PROGRESS' AND worker_id = %s
+                RETURNING cancel_requested
+                """,
+                (self._clock() + lease_seconds, request_id, worker_id),
+            ).fetchone()
+            if row is not None:
+                return Heartbeat(owned=True, cancel_requested=row["cancel_requested"])
+            row = conn.execute(
+                "SELECT cancel_requested FROM vidserve_requests WHERE request_id = %s",
+                (request_id,),
+            ).fetchone()
+        return Heartbeat(owned=False, cancel_requested=bool(row and row["cancel_requested"]))
+
+    def set_progress(self, request_id: str, worker_id: str, progress: float) -> bool:
+        """Record progress, clamped to [0, 1]; False if the lease is not ours."""
+        progress = min(1.0, max(0.0, float(progress)))
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "UPDATE vidserve_requests SET progress = %s"
+                " WHERE request_id = %s AND status = 'IN_PROGRESS' AND worker_id = %s",
+                (progress, request_id, worker_id),
+            )
+            return cur.rowcount > 0
+
+    def add_log(
+        self, request_id: str, message: str, level: str = "INFO", timestamp: float | None = None
+    ) -> None:
+        """Append a log line (dropped silently if the request is unknown)."""
+        ts = self._clock() if timestamp is None else timestamp
+        with self._pool.connection() as conn:
+            self._add_log_locked(conn, request_id, message, level, ts)
+
+    def complete(
+        self,
+        request_id: str,
+        worker_id: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        error_type: str | None = None,
+        error_detail: list[dict[str, Any]] | None = None,
+        metrics: dict[str, Any] | None = None,
+    ) -> bool:
+        """Mark COMPLETED; only the lease holder may. False (and no change) otherwise."""
+        with self._pool.connection() as conn:
+            # Ownership is checked in the UPDATE's WHERE, so it cannot race a reclaim.
+            cur = conn.execute(
+                """
+                UPDATE vidserve_requests SET
+                    status = 'COMPLETED', completed_at = %(now)s, result = %(result)s,
+                    error = %(error)s, error_type = %(error_type)s,
+                    error_detail = %(error_detail)s, metrics = %(metrics)s,
+                    worker_id = NULL, lease_expires_at = NULL
+                WHERE request_id = %(id)s AND status = 'IN_PROGRESS' AND worker_id = %(worker)s
+                """,
+                {
+                    "now": self._clock(),
+                    "result": _json(result),
+                    "error": error,
+                    "error_type": None if error_type is None else str(error_type),
+                    "error_detail": _json(error_detail),
+                    "metrics": _json(metrics),
+                    "id": request_id,
+                    "worker": worker_id,
+                },
+            )
+            return cur.rowcount > 0
+
+    def release(self, request_id: str, worker_id: str) -> bool:
+        """Put a running request back in the queue at its old place, attempt not counted."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                """
+                UPDATE vidserve_requests SET
+                    status = 'IN_QUEUE', worker_id = NULL, lease_expires_at = NULL,
+                    attempts = GREATEST(attempts - 1, 0), progress = NULL
+                WHERE request_id = %s AND status = 'IN_PROGRESS' AND worker_id = %s
+                """,
+                (request_id, worker_id),
+            )
+            return cur.rowcount > 0
+
+    def cancel(self, request_id: str) -> CancelOutcome:
+        """Queued: complete it as cancelled now. Running: flag it for its worker."""
+        with self._pool.connection() as conn, conn.transaction():
+            # Locking the row waits out a claim in flight, then reads the row as it left it.
+            row = conn.execute(
+                "SELECT status FROM vidserve_requests WHERE request_id = %s FOR NO KEY UPDATE",
+                (request_id,),
+            ).fetchone()
+            if row is None:
+                return CancelOutcome.NOT_FOUND
+            status = Status(row["status"])
+            if status is Status.COMPLETED:
+                return CancelOutcome.ALREADY_COMPLETED
+            if status is Status.IN_QUEUE:
+                now = self._clock()
+                self._finish_locked(conn, request_id, now, _CANCELLED_MESSAGE, ErrorType.CANCELLED)
+                self._add_log_locked(
+                    conn, request_id, "Request cancelled while queued", LogLevel.INFO.value, now
+                )
+                return CancelOutcome.CANCELLED
+            conn.execute(
+                "UPDATE vidserve_requests SET cancel_requested = true WHERE request_id = %s",
+                (request_id,),
+            )
+            return CancelOutcome.REQUESTED
+
+    def expire_leases(self) -> int:
+        """Make every running request claimable at once; returns how many there were."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "UPDATE vidserve_requests SET lease_expires_at = %s WHERE status = 'IN_PROGRESS'",
+                (self._clock() - 1,),
+            )
+            return cur.rowcount
