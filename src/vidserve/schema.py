@@ -44,6 +44,7 @@ class ErrorType(StrEnum):
     CANCELLED = "request_cancelled"
     ENGINE = "engine_error"
     WORKER_LOST = "runner_disconnected"  # leases expired more often than attempts allow
+    REQUEST_TIMEOUT = "request_timeout"  # not started within X-Fal-Request-Timeout
 
 
 class LogEntry(BaseModel):

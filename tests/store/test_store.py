@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection
 from typing import Protocol
 
 from vidserve.schema import ErrorType, Status
-from vidserve.store.base import CancelOutcome, Job, JobStore, NewJob, Priority
+from vidserve.store.base import CancelOutcome, Job, JobStore, NewJob, Priority, WebhookState
 
 LEASE = 30.0
 
@@ -27,6 +27,7 @@ def new(
     endpoint_id: str = "fal-ai/kling-video/v1/standard/text-to-video",
     priority: Priority = Priority.NORMAL,
     webhook_url: str | None = None,
+    start_timeout: float | None = None,
 ) -> NewJob:
     return NewJob(
         request_id=request_id,
@@ -35,6 +36,7 @@ def new(
         base_url="http://127.0.0.1:8000",
         priority=priority,
         webhook_url=webhook_url,
+        start_timeout=start_timeout,
     )
 
 
@@ -459,3 +461,133 @@ def test_data_survives_reopen(store_factory: Callable[[], JobStore]) -> None:
     assert [r.message for r in second.logs("a")] == ["hello"]
     assert second.queue_position("b") == 0
     assert claim(second, "w2").request_id == "b"
+
+
+# -- start deadlines ------------------------------------------------------------------
+
+
+def test_a_request_not_started_in_time_times_out(store: JobStore, clock: Clock) -> None:
+    store.create(new("late", start_timeout=5))
+    store.create(new("patient"))
+    clock.advance(6)
+    assert store.expire_overdue() == 1
+    late = get(store, "late")
+    assert late.status is Status.COMPLETED and late.error_type == ErrorType.REQUEST_TIMEOUT
+    assert late.start_deadline is not None
+    assert "5 s" in (late.error or "")
+    assert any("start timeout" in r.message for r in store.logs("late"))
+    assert claim(store).request_id == "patient"
+    assert store.expire_overdue() == 0
+
+
+def test_an_overdue_request_is_never_claimed(store: JobStore, clock: Clock) -> None:
+    store.create(new("late", start_timeout=5))
+    clock.advance(6)
+    assert store.claim("w1", LEASE) is None
+
+
+def test_the_deadline_stops_counting_once_started(store: JobStore, clock: Clock) -> None:
+    store.create(new("a", start_timeout=5))
+    claim(store, "w1")
+    clock.advance(LEASE + 1)  # its worker died: it runs again, deadline or not
+    assert store.expire_overdue() == 0
+    assert claim(store, "w2").request_id == "a"
+
+
+# -- webhook outbox -------------------------------------------------------------------
+
+
+def complete_with_webhook(store: JobStore, request_id: str) -> None:
+    store.create(new(request_id, webhook_url=f"http://hook.test/{request_id}"))
+    claim(store)
+    assert store.complete(request_id, "w1", result={"video": request_id})
+
+
+def test_a_webhook_is_due_once_its_request_completes(store: JobStore) -> None:
+    store.create(new("a", webhook_url="http://hook.test/a"))
+    store.create(new("plain"))
+    assert get(store, "a").webhook_state is WebhookState.PENDING
+    assert get(store, "plain").webhook_state is None
+    assert store.claim_webhooks(10, LEASE) == []
+    claim(store)
+    store.complete("a", "w1", result={"ok": True})
+    due = store.claim_webhooks(10, LEASE)
+    assert [j.request_id for j in due] == ["a"]
+    assert due[0].result == {"ok": True} and due[0].webhook_url == "http://hook.test/a"
+
+
+def test_a_claimed_webhook_is_leased(store: JobStore, clock: Clock) -> None:
+    complete_with_webhook(store, "a")
+    assert len(store.claim_webhooks(10, LEASE)) == 1
+    assert store.claim_webhooks(10, LEASE) == []  # another dispatcher gets nothing
+    clock.advance(LEASE + 1)  # the first one died mid-delivery
+    assert [j.request_id for j in store.claim_webhooks(10, LEASE)] == ["a"]
+
+
+def test_failed_attempts_retry_then_give_up(store: JobStore, clock: Clock) -> None:
+    complete_with_webhook(store, "a")
+    store.claim_webhooks(10, LEASE)
+    store.record_webhook_attempt("a", delivered=False, error="HTTP 500", retry_at=clock.now + 60)
+    assert store.claim_webhooks(10, LEASE) == []
+    clock.advance(61)
+    (job,) = store.claim_webhooks(10, LEASE)
+    assert job.webhook_attempts == 1 and job.webhook_error == "HTTP 500"
+    store.record_webhook_attempt("a", delivered=False, error="refused", retry_at=None)
+    clock.advance(10_000)
+    assert store.claim_webhooks(10, LEASE) == []
+    final = get(store, "a")
+    assert final.webhook_state is WebhookState.FAILED and final.webhook_attempts == 2
+
+
+def test_a_delivered_webhook_is_never_sent_again(store: JobStore, clock: Clock) -> None:
+    complete_with_webhook(store, "a")
+    store.claim_webhooks(10, LEASE)
+    store.record_webhook_attempt("a", delivered=True, error=None, retry_at=None)
+    # A late report from a dispatcher whose lease ran out changes nothing.
+    store.record_webhook_attempt("a", delivered=False, error="late", retry_at=clock.now)
+    clock.advance(10_000)
+    assert store.claim_webhooks(10, LEASE) == []
+    done = get(store, "a")
+    assert done.webhook_state is WebhookState.DELIVERED and done.webhook_attempts == 1
+
+
+def test_every_way_of_completing_queues_the_webhook(store: JobStore, clock: Clock) -> None:
+    store.create(new("cancelled", webhook_url="http://hook.test/c"))
+    store.cancel("cancelled")
+    store.create(new("late", webhook_url="http://hook.test/l", start_timeout=1))
+    clock.advance(2)
+    store.expire_overdue()
+    due = {j.request_id: j for j in store.claim_webhooks(10, LEASE)}
+    assert set(due) == {"cancelled", "late"}
+    assert due["cancelled"].error_type == ErrorType.CANCELLED
+    assert due["late"].error_type == ErrorType.REQUEST_TIMEOUT
+
+
+def test_webhooks_come_oldest_first_up_to_the_limit(store: JobStore, clock: Clock) -> None:
+    for rid in ("a", "b", "c"):
+        complete_with_webhook(store, rid)
+        clock.advance(1)
+    assert [j.request_id for j in store.claim_webhooks(2, LEASE)] == ["a", "b"]
+    assert [j.request_id for j in store.claim_webhooks(2, LEASE)] == ["c"]
+
+
+# -- expiring files and the deployment secret ----------------------------------------
+
+
+def test_expired_files_come_due_in_order(store: JobStore, clock: Clock) -> None:
+    store.add_expiring_file("k2/b.mp4", clock.now + 20)
+    store.add_expiring_file("k1/a.mp4", clock.now + 10)
+    assert store.expired_files(10) == []
+    clock.advance(30)
+    assert store.expired_files(10) == ["k1/a.mp4", "k2/b.mp4"]
+    store.forget_files(["k1/a.mp4"])
+    assert store.expired_files(10) == ["k2/b.mp4"]
+
+
+def test_the_deployment_secret_is_shared_and_kept(store_factory: Callable[[], JobStore]) -> None:
+    first, second = store_factory(), store_factory()
+    secret = first.deployment_secret()
+    assert len(secret) >= 32
+    assert second.deployment_secret() == secret
+    first.close()
+    assert store_factory().deployment_secret() == secret

@@ -8,6 +8,16 @@ from vidserve.store.base import (
     LogRecord,
     NewJob,
     Priority,
+    WebhookState,
 )
 
-__all__ = ["CancelOutcome", "Heartbeat", "Job", "JobStore", "LogRecord", "NewJob", "Priority"]
+__all__ = [
+    "CancelOutcome",
+    "Heartbeat",
+    "Job",
+    "JobStore",
+    "LogRecord",
+    "NewJob",
+    "Priority",
+    "WebhookState",
+]

@@ -10,6 +10,17 @@ Life of a request::
 
 Only the worker holding the lease (``worker_id``) may heartbeat, report progress or complete
 a running request; a worker that lost its lease gets ``False`` back and must drop the job.
+
+Besides the queue, the store keeps what must survive any one process:
+
+* the webhook outbox: a request submitted with a webhook is PENDING delivery from the moment
+  it completes (whichever way it completes), until a dispatcher records it DELIVERED or, out
+  of attempts, FAILED. Claims of deliveries are leased, so a dispatcher that dies mid-way
+  only delays one;
+* start deadlines (``X-Fal-Request-Timeout``): a request still unstarted past its deadline
+  is never claimed; :meth:`JobStore.expire_overdue` completes it with ``request_timeout``;
+* expiring files (output lifetimes), which a sweeper deletes from file storage;
+* the deployment's signing secret, shared by every process on the store.
 """
 
 from __future__ import annotations
@@ -28,6 +39,14 @@ class Priority(IntEnum):
 
     NORMAL = 0
     LOW = 1
+
+
+class WebhookState(StrEnum):
+    """Where a request's webhook delivery stands."""
+
+    PENDING = "PENDING"  # waiting for the request to complete, or for a (re)try
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"  # every attempt failed
 
 
 class CancelOutcome(StrEnum):
@@ -50,6 +69,10 @@ class NewJob:
     base_url: str
     priority: Priority = Priority.NORMAL
     webhook_url: str | None = None
+    #: Seconds the request may wait to start (``X-Fal-Request-Timeout``); None: no limit.
+    start_timeout: float | None = None
+    #: Seconds its outputs are kept once stored; None: for good.
+    output_lifetime: float | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +102,13 @@ class Job:
     #: FastAPI-style detail list for input errors found while running.
     error_detail: list[dict[str, Any]] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: Unix time after which an unstarted request times out.
+    start_deadline: float | None = None
+    output_lifetime: float | None = None
+    #: None for requests without a webhook.
+    webhook_state: WebhookState | None = None
+    webhook_attempts: int = 0
+    webhook_error: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -101,6 +131,18 @@ class Heartbeat:
 
     owned: bool
     cancel_requested: bool
+
+
+def timeout_message(timeout: float) -> str:
+    """The error of a request that missed its start deadline."""
+    return f"The request did not start within its {timeout:g} s start timeout"
+
+
+def webhook_state_after(delivered: bool, retry_at: float | None) -> WebhookState:
+    """A webhook's state after one attempt."""
+    if delivered:
+        return WebhookState.DELIVERED
+    return WebhookState.FAILED if retry_at is None else WebhookState.PENDING
 
 
 class JobStore(abc.ABC):
@@ -172,6 +214,47 @@ class JobStore(abc.ABC):
     def expire_leases(self) -> int:
         """Expire every running lease now (the embedded server does this at start, when it
         knows no other process holds one). Returns how many were expired."""
+
+    @abc.abstractmethod
+    def expire_overdue(self) -> int:
+        """Complete every queued, never-started request past its start deadline with
+        ``error_type`` ``request_timeout``. Returns how many."""
+
+    # -- webhook outbox -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def claim_webhooks(self, limit: int, lease_seconds: float) -> list[Job]:
+        """Up to ``limit`` completed requests whose webhook is due (PENDING, and its next
+        attempt time reached), oldest first, each leased for ``lease_seconds``: no other
+        claimer gets it back before the lease ends or an attempt is recorded."""
+
+    @abc.abstractmethod
+    def record_webhook_attempt(
+        self, request_id: str, *, delivered: bool, error: str | None, retry_at: float | None
+    ) -> None:
+        """Count one delivery attempt: DELIVERED; or PENDING again from ``retry_at``; or,
+        with no ``retry_at``, FAILED for good. ``error`` says what went wrong."""
+
+    # -- expiring files -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_expiring_file(self, key: str, expires_at: float) -> None:
+        """Remember that the stored file ``key`` is to be deleted after ``expires_at``."""
+
+    @abc.abstractmethod
+    def expired_files(self, limit: int) -> list[str]:
+        """Keys of up to ``limit`` files past their expiry, oldest first."""
+
+    @abc.abstractmethod
+    def forget_files(self, keys: Collection[str]) -> None:
+        """Drop expired files from the list once storage has deleted them."""
+
+    # -- the deployment ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def deployment_secret(self) -> str:
+        """A random secret made on first use and the same for every process on this
+        store: it signs upload URLs and derives the webhook signing key."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -21,6 +21,7 @@ tests exactly as with SQLite.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -39,6 +40,9 @@ from vidserve.store.base import (
     LogRecord,
     NewJob,
     Priority,
+    WebhookState,
+    timeout_message,
+    webhook_state_after,
 )
 
 __all__ = ["MIGRATIONS", "PostgresJobStore"]
@@ -93,6 +97,32 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )
         """,
     ),
+    (
+        # Start deadlines, output lifetimes, the webhook outbox (on the request row: a
+        # request is in the outbox from the moment it completes), expiring files, and the
+        # deployment's secret.
+        """
+        ALTER TABLE vidserve_requests
+            ADD COLUMN start_deadline double precision,
+            ADD COLUMN output_lifetime double precision,
+            ADD COLUMN webhook_state text,
+            ADD COLUMN webhook_attempts integer NOT NULL DEFAULT 0,
+            ADD COLUMN webhook_next_at double precision,
+            ADD COLUMN webhook_error text
+        """,
+        """
+        CREATE INDEX vidserve_requests_webhooks ON vidserve_requests (completed_at)
+            WHERE webhook_state = 'PENDING' AND status = 'COMPLETED'
+        """,
+        """
+        CREATE TABLE vidserve_expiring_files (
+            key text PRIMARY KEY,
+            expires_at double precision NOT NULL
+        )
+        """,
+        "CREATE INDEX vidserve_expiring_files_at ON vidserve_expiring_files (expires_at)",
+        "CREATE TABLE vidserve_deployment (name text PRIMARY KEY, value text NOT NULL)",
+    ),
 ]
 
 #: Key of the advisory lock that serializes migrations across processes ("vidserve").
@@ -106,9 +136,11 @@ _CANCELLED_MESSAGE = "Request was cancelled"
 # -- SQL ------------------------------------------------------------------------------
 # Fixed strings only: every value is a bound parameter.
 
+# Queued, or running on a lost lease; never a request that missed its start deadline.
 _SELECT_CLAIMABLE = """
     SELECT request_id, attempts, cancel_requested FROM vidserve_requests
     WHERE (status = 'IN_QUEUE' OR (status = 'IN_PROGRESS' AND lease_expires_at < %(now)s))
+      AND (start_deadline IS NULL OR started_at IS NOT NULL OR start_deadline >= %(now)s)
 """
 _ENDPOINT_FILTER = " AND endpoint_id = ANY(%(endpoints)s)"
 _CLAIM_ORDER = " ORDER BY priority, seq LIMIT 1"
@@ -180,6 +212,11 @@ def _row_to_job(row: DictRow) -> Job:
         error_type=row["error_type"],
         error_detail=row["error_detail"],
         metrics=row["metrics"] or {},
+        start_deadline=row["start_deadline"],
+        output_lifetime=row["output_lifetime"],
+        webhook_state=None if row["webhook_state"] is None else WebhookState(row["webhook_state"]),
+        webhook_attempts=row["webhook_attempts"],
+        webhook_error=row["webhook_error"],
     )
 
 
@@ -305,13 +342,14 @@ class PostgresJobStore(JobStore):
     def create(self, job: NewJob) -> Job:
         """Record a new IN_QUEUE request; a duplicate ``request_id`` raises
         :class:`psycopg.errors.UniqueViolation`."""
+        now = self._clock()
         with self._pool.connection() as conn:
             row = conn.execute(
                 """
                 INSERT INTO vidserve_requests
                     (request_id, endpoint_id, input, base_url, status, priority, created_at,
-                     webhook_url)
-                VALUES (%s, %s, %s, %s, 'IN_QUEUE', %s, %s, %s)
+                     webhook_url, webhook_state, start_deadline, output_lifetime)
+                VALUES (%s, %s, %s, %s, 'IN_QUEUE', %s, %s, %s, %s, %s, %s)
                 RETURNING *
                 """,
                 (
@@ -320,8 +358,11 @@ class PostgresJobStore(JobStore):
                     Jsonb(job.input),
                     job.base_url,
                     int(job.priority),
-                    self._clock(),
+                    now,
                     job.webhook_url,
+                    None if job.webhook_url is None else WebhookState.PENDING.value,
+                    None if job.start_timeout is None else now + job.start_timeout,
+                    job.output_lifetime,
                 ),
             ).fetchone()
         assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
@@ -518,6 +559,99 @@ class PostgresJobStore(JobStore):
                 (request_id,),
             )
             return CancelOutcome.REQUESTED
+
+    def expire_overdue(self) -> int:
+        """Time out queued requests that never started before their deadline."""
+        with self._pool.connection() as conn, conn.transaction():
+            now = self._clock()
+            rows = conn.execute(
+                """
+                SELECT request_id, start_deadline - created_at AS timeout FROM vidserve_requests
+                WHERE status = 'IN_QUEUE' AND started_at IS NULL AND start_deadline < %s
+                FOR NO KEY UPDATE SKIP LOCKED
+                """,
+                (now,),
+            ).fetchall()
+            for row in rows:
+                request_id, message = row["request_id"], timeout_message(row["timeout"])
+                self._finish_locked(conn, request_id, now, message, ErrorType.REQUEST_TIMEOUT)
+                self._add_log_locked(conn, request_id, message, LogLevel.ERROR.value, now)
+        return len(rows)
+
+    def claim_webhooks(self, limit: int, lease_seconds: float) -> list[Job]:
+        """Due webhook deliveries, leased (see :meth:`JobStore.claim_webhooks`)."""
+        with self._pool.connection() as conn:
+            now = self._clock()
+            rows = conn.execute(
+                """
+                UPDATE vidserve_requests SET webhook_next_at = %(lease)s
+                WHERE request_id IN (
+                    SELECT request_id FROM vidserve_requests
+                    WHERE webhook_state = 'PENDING' AND status = 'COMPLETED'
+                      AND COALESCE(webhook_next_at, 0) <= %(now)s
+                    ORDER BY completed_at LIMIT %(limit)s
+                    FOR NO KEY UPDATE SKIP LOCKED
+                )
+                RETURNING *
+                """,
+                {"lease": now + lease_seconds, "now": now, "limit": limit},
+            ).fetchall()
+        return sorted((_row_to_job(row) for row in rows), key=lambda job: job.completed_at or 0)
+
+    def record_webhook_attempt(
+        self, request_id: str, *, delivered: bool, error: str | None, retry_at: float | None
+    ) -> None:
+        """Count a delivery attempt (see :meth:`JobStore.record_webhook_attempt`)."""
+        state = webhook_state_after(delivered, retry_at)
+        with self._pool.connection() as conn:
+            conn.execute(
+                """
+                UPDATE vidserve_requests SET webhook_attempts = webhook_attempts + 1,
+                    webhook_state = %s, webhook_error = %s, webhook_next_at = %s
+                WHERE request_id = %s AND webhook_state = 'PENDING'
+                """,
+                (state.value, error, retry_at, request_id),
+            )
+
+    def add_expiring_file(self, key: str, expires_at: float) -> None:
+        """Remember a file to delete after ``expires_at``."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                """
+                INSERT INTO vidserve_expiring_files (key, expires_at) VALUES (%s, %s)
+                ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at
+                """,
+                (key, expires_at),
+            )
+
+    def expired_files(self, limit: int) -> list[str]:
+        """Keys of files past their expiry, oldest first."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT key FROM vidserve_expiring_files WHERE expires_at < %s"
+                " ORDER BY expires_at LIMIT %s",
+                (self._clock(), limit),
+            ).fetchall()
+        return [row["key"] for row in rows]
+
+    def forget_files(self, keys: Collection[str]) -> None:
+        """Drop deleted files from the expiry list."""
+        with self._pool.connection() as conn:
+            conn.execute("DELETE FROM vidserve_expiring_files WHERE key = ANY(%s)", (list(keys),))
+
+    def deployment_secret(self) -> str:
+        """The store's secret, made on first use."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO vidserve_deployment (name, value) VALUES ('secret', %s)"
+                " ON CONFLICT (name) DO NOTHING",
+                (secrets.token_hex(32),),
+            )
+            row = conn.execute(
+                "SELECT value FROM vidserve_deployment WHERE name = 'secret'"
+            ).fetchone()
+        assert row is not None  # noqa: S101 - inserted just above if it was missing
+        return str(row["value"])
 
     def expire_leases(self) -> int:
         """Make every running request claimable at once; returns how many there were."""

@@ -9,6 +9,7 @@ between threads while in use.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -26,6 +27,9 @@ from vidserve.store.base import (
     LogRecord,
     NewJob,
     Priority,
+    WebhookState,
+    timeout_message,
+    webhook_state_after,
 )
 
 __all__ = ["MIGRATIONS", "SQLiteJobStore"]
@@ -73,9 +77,34 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )
         """,
     ),
+    (
+        # Start deadlines, output lifetimes, the webhook outbox (on the request row: a
+        # request is in the outbox from the moment it completes), expiring files, and the
+        # deployment's secret.
+        "ALTER TABLE requests ADD COLUMN start_deadline REAL",
+        "ALTER TABLE requests ADD COLUMN output_lifetime REAL",
+        "ALTER TABLE requests ADD COLUMN webhook_state TEXT",
+        "ALTER TABLE requests ADD COLUMN webhook_attempts INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE requests ADD COLUMN webhook_next_at REAL",
+        "ALTER TABLE requests ADD COLUMN webhook_error TEXT",
+        """
+        CREATE INDEX requests_webhooks ON requests (completed_at)
+            WHERE webhook_state = 'PENDING' AND status = 'COMPLETED'
+        """,
+        "CREATE TABLE expiring_files (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)",
+        "CREATE INDEX expiring_files_at ON expiring_files (expires_at)",
+        "CREATE TABLE deployment (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
 ]
 
 _CANCELLED_MESSAGE = "Request was cancelled"
+
+# Queued, or running on a lost lease; never a request that missed its start deadline.
+_CLAIMABLE = """
+    SELECT * FROM requests
+    WHERE (status = 'IN_QUEUE' OR (status = 'IN_PROGRESS' AND lease_expires_at < :now))
+      AND (start_deadline IS NULL OR started_at IS NOT NULL OR start_deadline >= :now)
+"""
 
 
 def _dumps(value: Any) -> str | None:
@@ -108,6 +137,11 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         error_type=row["error_type"],
         error_detail=_loads(row["error_detail"]),
         metrics=_loads(row["metrics"]) or {},
+        start_deadline=row["start_deadline"],
+        output_lifetime=row["output_lifetime"],
+        webhook_state=None if row["webhook_state"] is None else WebhookState(row["webhook_state"]),
+        webhook_attempts=row["webhook_attempts"],
+        webhook_error=row["webhook_error"],
     )
 
 
@@ -249,13 +283,14 @@ class SQLiteJobStore(JobStore):
     def create(self, job: NewJob) -> Job:
         """Record a new IN_QUEUE request; a duplicate ``request_id`` raises
         :class:`sqlite3.IntegrityError`."""
+        now = self._clock()
         with self._write() as conn:
             conn.execute(
                 """
                 INSERT INTO requests
                     (request_id, endpoint_id, input, base_url, status, priority, created_at,
-                     webhook_url)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     webhook_url, webhook_state, start_deadline, output_lifetime)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     job.request_id,
@@ -264,8 +299,11 @@ class SQLiteJobStore(JobStore):
                     job.base_url,
                     Status.IN_QUEUE.value,
                     int(job.priority),
-                    self._clock(),
+                    now,
                     job.webhook_url,
+                    None if job.webhook_url is None else WebhookState.PENDING.value,
+                    None if job.start_timeout is None else now + job.start_timeout,
+                    job.output_lifetime,
                 ),
             )
             row = conn.execute(
@@ -282,20 +320,19 @@ class SQLiteJobStore(JobStore):
         the same call."""
         if endpoint_ids is not None and not endpoint_ids:
             return None
-        sql = "SELECT * FROM requests WHERE (status = ? OR (status = ? AND lease_expires_at < ?))"
-        endpoint_list = [] if endpoint_ids is None else list(endpoint_ids)
-        if endpoint_list:
-            # Only placeholders are interpolated; the ids themselves are bound parameters.
-            sql += f" AND endpoint_id IN ({', '.join('?' * len(endpoint_list))})"  # noqa: S608
+        sql = _CLAIMABLE
+        endpoints = {f"e{i}": e for i, e in enumerate(endpoint_ids or ())}
+        if endpoints:
+            # Only placeholder names are interpolated; the ids themselves are bound.
+            sql += f" AND endpoint_id IN ({', '.join(':' + k for k in endpoints)})"  # noqa: S608
         sql += " ORDER BY priority, seq LIMIT 1"
         # Idle workers poll often: look without the write lock first, lock only to take.
-        probe = [Status.IN_QUEUE.value, Status.IN_PROGRESS.value, self._clock(), *endpoint_list]
-        if self._conn().execute(sql, probe).fetchone() is None:
+        if self._conn().execute(sql, {"now": self._clock(), **endpoints}).fetchone() is None:
             return None
         with self._write() as conn:
             while True:
                 now = self._clock()
-                params = [Status.IN_QUEUE.value, Status.IN_PROGRESS.value, now, *endpoint_list]
+                params = {"now": now, **endpoints}
                 row = conn.execute(sql, params).fetchone()
                 if row is None:
                     return None
@@ -470,6 +507,90 @@ class SQLiteJobStore(JobStore):
                 "UPDATE requests SET cancel_requested = 1 WHERE request_id = ?", (request_id,)
             )
             return CancelOutcome.REQUESTED
+
+    def expire_overdue(self) -> int:
+        """Time out queued requests that never started before their deadline."""
+        with self._write() as conn:
+            now = self._clock()
+            rows = conn.execute(
+                "SELECT request_id, start_deadline - created_at AS timeout FROM requests"
+                " WHERE status = 'IN_QUEUE' AND started_at IS NULL AND start_deadline < ?",
+                (now,),
+            ).fetchall()
+            for row in rows:
+                request_id, message = row["request_id"], timeout_message(row["timeout"])
+                self._finish_locked(conn, request_id, now, message, ErrorType.REQUEST_TIMEOUT)
+                self._add_log_locked(conn, request_id, message, LogLevel.ERROR.value, now)
+        return len(rows)
+
+    def claim_webhooks(self, limit: int, lease_seconds: float) -> list[Job]:
+        """Due webhook deliveries, leased (see :meth:`JobStore.claim_webhooks`)."""
+        with self._write() as conn:
+            now = self._clock()
+            rows = conn.execute(
+                """
+                SELECT * FROM requests
+                WHERE webhook_state = 'PENDING' AND status = 'COMPLETED'
+                  AND COALESCE(webhook_next_at, 0) <= ?
+                ORDER BY completed_at LIMIT ?
+                """,
+                (now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE requests SET webhook_next_at = ? WHERE request_id = ?",
+                [(now + lease_seconds, row["request_id"]) for row in rows],
+            )
+        return [_row_to_job(row) for row in rows]
+
+    def record_webhook_attempt(
+        self, request_id: str, *, delivered: bool, error: str | None, retry_at: float | None
+    ) -> None:
+        """Count a delivery attempt (see :meth:`JobStore.record_webhook_attempt`)."""
+        state = webhook_state_after(delivered, retry_at)
+        with self._write() as conn:
+            conn.execute(
+                """
+                UPDATE requests SET webhook_attempts = webhook_attempts + 1,
+                    webhook_state = ?, webhook_error = ?, webhook_next_at = ?
+                WHERE request_id = ? AND webhook_state = 'PENDING'
+                """,
+                (state.value, error, retry_at, request_id),
+            )
+
+    def add_expiring_file(self, key: str, expires_at: float) -> None:
+        """Remember a file to delete after ``expires_at``."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO expiring_files (key, expires_at) VALUES (?, ?)",
+                (key, expires_at),
+            )
+
+    def expired_files(self, limit: int) -> list[str]:
+        """Keys of files past their expiry, oldest first."""
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT key FROM expiring_files WHERE expires_at < ? ORDER BY expires_at LIMIT ?",
+                (self._clock(), limit),
+            )
+            .fetchall()
+        )
+        return [row["key"] for row in rows]
+
+    def forget_files(self, keys: Collection[str]) -> None:
+        """Drop deleted files from the expiry list."""
+        with self._write() as conn:
+            conn.executemany("DELETE FROM expiring_files WHERE key = ?", [(k,) for k in keys])
+
+    def deployment_secret(self) -> str:
+        """The store's secret, made on first use."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO deployment (name, value) VALUES ('secret', ?)",
+                (secrets.token_hex(32),),
+            )
+            row = conn.execute("SELECT value FROM deployment WHERE name = 'secret'").fetchone()
+        return str(row["value"])
 
     def expire_leases(self) -> int:
         """Make every running request claimable at once; returns how many there were."""

@@ -1,0 +1,52 @@
+"""SQLite-only store behaviour: schema migrations. The shared contract is in ``test_store.py``."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from vidserve.schema import Status
+from vidserve.store.sqlite import MIGRATIONS, SQLiteJobStore
+
+
+def version(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
+
+
+def test_a_fresh_database_comes_up_to_date(tmp_path: Path) -> None:
+    SQLiteJobStore(tmp_path / "jobs.sqlite3").close()
+    assert version(tmp_path / "jobs.sqlite3") == len(MIGRATIONS)
+
+
+def test_an_older_database_is_migrated_and_keeps_its_requests(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as conn:  # a database as the first release left it
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO requests (request_id, endpoint_id, input, base_url, status, created_at)"
+            " VALUES ('old', 'e', '{}', 'http://x', 'IN_QUEUE', 1.0)"
+        )
+    store = SQLiteJobStore(path)
+    try:
+        old = store.get("old")
+        assert old is not None and old.status is Status.IN_QUEUE
+        assert old.webhook_state is None and old.start_deadline is None
+        assert store.deployment_secret()
+    finally:
+        store.close()
+    assert version(path) == len(MIGRATIONS)
+
+
+def test_a_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    SQLiteJobStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(RuntimeError, match="schema version 99"):
+        SQLiteJobStore(path)
