@@ -69,8 +69,8 @@ class Harness:
 
     def __init__(self, tmp_path: Path) -> None:
         self.settings = Settings(data_dir=tmp_path, heartbeat_interval=0.05, lease_seconds=5)
-        self.store = SQLiteJobStore(self.settings.store_path)
-        self.storage = LocalStorage(self.settings.files_dir)
+        self.store = SQLiteJobStore(self.settings.store_url)
+        self.storage = LocalStorage(Path(self.settings.storage_url))
         self.app = create_app(self.settings, self.store, self.storage)
         self.client = TestClient(self.app, base_url="http://testserver")
 

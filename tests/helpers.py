@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,43 +58,62 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m vidserve serve`` in a child process, on a free port and its own data dir."""
+    """``python -m vidserve ROLE`` in a child process, on a free port and its own data dir.
 
-    def __init__(self, data_dir: Path, workers: int = 1, port: int | None = None) -> None:
+    ``role`` is ``serve`` (API and workers), ``api`` or ``worker`` (no port; ready once it
+    logs that it started); ``args`` and ``env`` add options and environment variables.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        workers: int = 1,
+        port: int | None = None,
+        *,
+        role: str = "serve",
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.workers = workers
+        self.role = role
+        self.args = list(args)
+        self.env = dict(env or {})
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir.parent / f"server-{self.port}.log"
+        self.log_path = data_dir.parent / f"{role}-{data_dir.name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        cmd = [
-            sys.executable,
-            "-m",
-            "vidserve",
-            "serve",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            "--workers",
-            str(self.workers),
-        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        cmd = [sys.executable, "-m", "vidserve", self.role, "--data-dir", str(self.data_dir)]
+        if self.role != "worker":
+            cmd += ["--port", str(self.port)]
+        if self.role != "api":
+            cmd += ["--workers", str(self.workers)]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            start = log.tell()
+            self.proc = subprocess.Popen(
+                [*cmd, *self.args], stdout=log, stderr=subprocess.STDOUT, env=env
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+                raise RuntimeError(f"{self.role} exited early:\n{self.log()}")
+            if self._ready(start):
+                return self
             time.sleep(0.1)
-        raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()}")
+        raise RuntimeError(f"{self.role} did not become ready:\n{self.log()}")
+
+    def _ready(self, log_start: int) -> bool:
+        if self.role == "worker":
+            with open(self.log_path, "rb") as log:
+                log.seek(log_start)
+                return b" worker: " in log.read()
+        try:
+            return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def kill(self) -> None:
         """SIGKILL: the process dies mid-whatever, as in a crash."""

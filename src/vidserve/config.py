@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +31,36 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
 
 
+#: fal's named object lifetimes (``X-Fal-Object-Lifecycle``), in seconds.
+NAMED_LIFETIMES: dict[str, float | None] = {
+    "immediate": 60.0,
+    "1h": 3600.0,
+    "1d": 86400.0,
+    "7d": 7 * 86400.0,
+    "30d": 30 * 86400.0,
+    "1y": 365 * 86400.0,
+    "never": None,
+}
+
+
+def _lifetime(raw: str) -> float | None:
+    """``VIDSERVE_OUTPUT_LIFETIME``: seconds, or one of fal's names (1h, 7d, never, ...)."""
+    if raw in ("", "never"):
+        return None
+    if raw in NAMED_LIFETIMES:
+        return NAMED_LIFETIMES[raw]
+    try:
+        seconds = float(raw)
+    except ValueError:
+        names = ", ".join(NAMED_LIFETIMES)
+        raise ConfigError(
+            f"VIDSERVE_OUTPUT_LIFETIME={raw!r} is neither seconds nor one of {names}"
+        ) from None
+    if seconds <= 0:
+        raise ConfigError(f"VIDSERVE_OUTPUT_LIFETIME must be positive, got {raw!r}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a vidserve process needs to know about itself."""
@@ -54,35 +83,40 @@ class Settings:
     max_body_bytes: int = 64 * 1024 * 1024
     # Largest file accepted through the storage upload routes.
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
-    # Signs upload URLs and tokens; processes that share files must share it. Empty: the
-    # embedded server keeps one in the data directory.
+    # Signs upload URLs and derives the webhook signing key. Empty: the one kept in the job
+    # store, which every process on that store shares.
     secret: str = field(default="", repr=False)
+    # The job store: a SQLite path or a postgresql:// URL. Empty: SQLite in the data dir.
+    store: str = ""
+    # File storage: a local folder or s3://bucket/prefix. Empty: a folder in the data dir.
+    storage: str = ""
+    # Seconds outputs are kept when a request does not say (None: for good).
+    output_lifetime: float | None = None
+    # Webhook deliveries: attempts before giving up, and the wait after the first failure
+    # (doubling after each, capped at an hour: 10 attempts span about 2 hours, as fal's).
+    webhook_attempts: int = 10
+    webhook_first_delay: float = 15.0
 
     @property
-    def store_path(self) -> Path:
-        return self.data_dir / "vidserve.sqlite3"
+    def store_url(self) -> str:
+        """The store to open: ``store``, else SQLite in the data directory."""
+        return self.store or str(self.data_dir / "vidserve.sqlite3")
 
     @property
-    def files_dir(self) -> Path:
-        return self.data_dir / "files"
+    def storage_url(self) -> str:
+        """The file storage to open: ``storage``, else a folder in the data directory."""
+        return self.storage or str(self.data_dir / "files")
+
+    @property
+    def embedded_store(self) -> bool:
+        """Whether the store is the data directory's own SQLite file (which the data
+        directory lock then covers)."""
+        return not self.store
 
     @property
     def uploads_dir(self) -> Path:
         """Where multipart upload parts wait until their upload completes."""
         return self.data_dir / "uploads"
-
-    def with_secret(self) -> Settings:
-        """These settings with a signing secret: the configured one, else one kept (and
-        created on first use) in the data directory."""
-        if self.secret:
-            return self
-        path = self.data_dir / "secret.key"
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-        return replace(self, secret=path.read_text().strip())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -98,6 +132,13 @@ class Settings:
             max_attempts=_int(env, "VIDSERVE_MAX_ATTEMPTS", base.max_attempts),
             fetch_timeout=_float(env, "VIDSERVE_FETCH_TIMEOUT", base.fetch_timeout),
             secret=env.get("VIDSERVE_SECRET", ""),
+            store=env.get("VIDSERVE_STORE", ""),
+            storage=env.get("VIDSERVE_STORAGE", ""),
+            output_lifetime=_lifetime(env.get("VIDSERVE_OUTPUT_LIFETIME", "")),
+            webhook_attempts=_int(env, "VIDSERVE_WEBHOOK_ATTEMPTS", base.webhook_attempts),
+            webhook_first_delay=_float(
+                env, "VIDSERVE_WEBHOOK_FIRST_DELAY", base.webhook_first_delay
+            ),
         )
         settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
         settings.validate()
@@ -110,5 +151,9 @@ class Settings:
             raise ConfigError(f"workers must be >= 0, got {self.workers}")
         if self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.webhook_attempts < 1:
+            raise ConfigError(f"webhook_attempts must be >= 1, got {self.webhook_attempts}")
+        if self.webhook_first_delay <= 0:
+            raise ConfigError(f"webhook_first_delay must be > 0, got {self.webhook_first_delay}")
         if self.heartbeat_interval * 4 > self.lease_seconds:
             raise ConfigError("lease_seconds must be at least 4 heartbeat intervals")

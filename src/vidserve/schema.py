@@ -47,6 +47,22 @@ class ErrorType(StrEnum):
     REQUEST_TIMEOUT = "request_timeout"  # not started within X-Fal-Request-Timeout
 
 
+#: The result call's HTTP status for a request that failed this way (else 500).
+_ERROR_STATUS: dict[str, int] = {
+    ErrorType.CANCELLED: 400,
+    ErrorType.WORKER_LOST: 503,
+    ErrorType.REQUEST_TIMEOUT: 504,
+}
+
+
+def error_status_code(error_type: str | None, has_detail: bool) -> int:
+    """The HTTP status a failed request's result answers with: 422 when it carries field
+    errors, else by its ``error_type``."""
+    if has_detail:
+        return 422
+    return _ERROR_STATUS.get(error_type or ErrorType.ENGINE, 500)
+
+
 class LogEntry(BaseModel):
     """One log line as the status call returns it."""
 

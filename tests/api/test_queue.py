@@ -12,6 +12,7 @@ import pytest
 from fakes import FailingEngine, FakeEngine, Harness, SlowEngine
 from helpers import data_uri, make_image
 
+LIFECYCLE = "x-fal-object-lifecycle-preference"
 V1 = "fal-ai/kling-video/v1/standard/image-to-video"
 V16 = "fal-ai/kling-video/v1.6/pro/image-to-video"
 O1 = "fal-ai/kling-video/o1/standard/image-to-video"
@@ -298,14 +299,61 @@ def test_body_over_the_limit_is_413(tmp_path: Any) -> None:
     assert response.status_code == 413
 
 
-def test_webhooks_are_refused_clearly_until_delivered(harness: Harness) -> None:
+@pytest.mark.parametrize(
+    ("params", "headers", "loc"),
+    [
+        ({"fal_webhook": "ftp://x.test/h"}, {}, ["query", "fal_webhook"]),
+        ({"fal_webhook": "/relative"}, {}, ["query", "fal_webhook"]),
+        ({}, {"X-Fal-Request-Timeout": "soon"}, ["header", "x-fal-request-timeout"]),
+        ({}, {"X-Fal-Request-Timeout": "-1"}, ["header", "x-fal-request-timeout"]),
+        ({}, {"X-Fal-Object-Lifecycle-Preference": "7d"}, ["header", LIFECYCLE]),
+        (
+            {},
+            {"X-Fal-Object-Lifecycle-Preference": '{"expiration_duration_seconds": -1}'},
+            ["header", LIFECYCLE, "expiration_duration_seconds"],
+        ),
+    ],
+)
+def test_bad_request_options_are_422_naming_them(
+    harness: Harness, params: dict[str, str], headers: dict[str, str], loc: list[str]
+) -> None:
     response = harness.client.post(
-        f"/queue/{V1}",
-        params={"fal_webhook": "https://x.test/h"},
-        json={"prompt": "p", "image_url": IMAGE},
+        f"/queue/{V1}", params=params, headers=headers, json={"prompt": "p", "image_url": IMAGE}
     )
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "fal_webhook"]
+    assert response.json()["detail"][0]["loc"] == loc
+
+
+def test_request_options_are_recorded(harness: Harness) -> None:
+    response = harness.client.post(
+        f"/queue/{V1}",
+        params={"fal_webhook": "https://x.test/h?a=1"},
+        headers={
+            "X-Fal-Request-Timeout": "5.0",
+            "X-Fal-Object-Lifecycle-Preference": '{"expiration_duration_seconds": 3600}',
+        },
+        json={"prompt": "p", "image_url": IMAGE},
+    )
+    job = harness.store.get(response.json()["request_id"])
+    assert job is not None
+    assert job.webhook_url == "https://x.test/h?a=1"
+    assert job.start_deadline == pytest.approx(job.created_at + 5.0)
+    assert job.output_lifetime == 3600
+
+
+def test_a_request_not_started_in_time_answers_504_as_fal(harness: Harness) -> None:
+    response = harness.client.post(
+        f"/queue/{V1}",
+        headers={"X-Fal-Request-Timeout": "1.1"},  # the least both clients send
+        json={"prompt": "p", "image_url": IMAGE},
+    )
+    job = response.json()
+    time.sleep(1.2)  # no worker runs: it misses its start
+    assert harness.store.expire_overdue() == 1
+    result = harness.client.get(job["response_url"])
+    assert result.status_code == 504
+    assert result.headers["x-fal-request-timeout-type"] == "user"
+    assert result.json()["error_type"] == "request_timeout"
 
 
 def test_a_stopping_worker_hands_its_request_back(harness: Harness) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidserve import __version__
-from vidserve.api import files, meta, queue, run, uploads
+from vidserve.api import files, meta, queue, run, uploads, webhooks
 from vidserve.api.routing import FalRoutingMiddleware
 from vidserve.api.wire import ApiContext, PayloadTooLargeError
 from vidserve.config import Settings
@@ -125,7 +126,9 @@ def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> Fas
         description="Self-hosted video generation with fal's Kling API: the same endpoint "
         "ids, schemas and queue protocol.",
     )
-    app.state.ctx = ApiContext(settings.with_secret(), store, storage)
+    # Processes on one store share its secret unless the operator sets one.
+    secret = settings.secret or store.deployment_secret()
+    app.state.ctx = ApiContext(replace(settings, secret=secret), store, storage)
     # Added last, runs first: fal host names and the proxy route become our paths.
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(FalRoutingMiddleware, run_owners={eid.split("/", 1)[0] for eid in ENDPOINTS})
@@ -138,6 +141,7 @@ def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> Fas
     app.include_router(uploads.router)
     app.include_router(queue.router)
     app.include_router(run.router)
+    app.include_router(webhooks.router)
 
     @app.get("/", include_in_schema=False)
     def index(request: Request) -> dict[str, Any]:

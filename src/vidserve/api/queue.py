@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from vidserve.api.headers import output_lifetime, request_timeout, webhook_url
 from vidserve.api.wire import (
     REQUEST_ID_HEADER,
     ApiContext,
@@ -63,14 +64,13 @@ def _priority(value: str | None) -> Priority:
 async def create_job(request: Request, ctx: ApiContext, endpoint_id: str) -> Job:
     """Validate a submitted body and record it: shared by the queue and sync-run routes."""
     spec = spec_for(endpoint_id)
-    if request.query_params.get("fal_webhook"):
-        raise InputError.at(
-            ("query", "fal_webhook"),
-            "webhook delivery is not available on this server yet; poll the "
-            "status_url or use the status stream",
-            "not_supported",
-        )
-    priority = _priority(request.headers.get("x-fal-queue-priority"))
+    headers = request.headers
+    priority = _priority(headers.get("x-fal-queue-priority"))
+    start_timeout = request_timeout(headers.get("x-fal-request-timeout"))
+    lifetime = output_lifetime(
+        headers.get("x-fal-object-lifecycle-preference"), ctx.settings.output_lifetime
+    )
+    webhook = webhook_url(request.query_params.get("fal_webhook"))
     data = await read_json(request, ctx.settings.max_body_bytes)
     inp = validate_input(spec, data)
     new = NewJob(
@@ -80,6 +80,9 @@ async def create_job(request: Request, ctx: ApiContext, endpoint_id: str) -> Job
         input=inp.model_dump(mode="json"),
         base_url=base_url(request),
         priority=priority,
+        webhook_url=webhook,
+        start_timeout=start_timeout,
+        output_lifetime=lifetime,
     )
     return await run_in_threadpool(ctx.store.create, new)
 

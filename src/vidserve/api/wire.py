@@ -15,21 +15,15 @@ from fastapi.responses import JSONResponse
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS, EndpointSpec, app_id
 from vidserve.errors import InputError, NotFoundError
-from vidserve.schema import ErrorType, LogEntry, Status
+from vidserve.schema import ErrorType, LogEntry, Status, error_status_code
 from vidserve.storage import FileStorage
 from vidserve.store import Job, JobStore, LogRecord
 
 REQUEST_ID_HEADER = "X-Fal-Request-Id"
 ERROR_TYPE_HEADER = "X-Fal-Error-Type"
 
+
 #: HTTP status of the result call for a request that completed with an error.
-_ERROR_STATUS: dict[str, int] = {
-    ErrorType.CANCELLED: 400,
-    ErrorType.WORKER_LOST: 503,
-    "request_timeout": 504,
-}
-
-
 class PayloadTooLargeError(Exception):
     """The request body is over the limit (413)."""
 
@@ -113,11 +107,15 @@ def status_code_for(job: Job) -> int:
 def error_response(job: Job) -> JSONResponse:
     """The result call's answer for a request that completed with an error."""
     error_type = job.error_type or ErrorType.ENGINE
-    code = 422 if job.error_detail else _ERROR_STATUS.get(error_type, 500)
+    code = error_status_code(error_type, bool(job.error_detail))
+    headers = {REQUEST_ID_HEADER: job.request_id, ERROR_TYPE_HEADER: error_type}
+    if error_type == ErrorType.REQUEST_TIMEOUT:
+        # fal's marker of a start timeout the caller asked for: clients do not retry it.
+        headers["X-Fal-Request-Timeout-Type"] = "user"
     return JSONResponse(
         {"detail": job.error_detail or job.error, "error_type": error_type},
         status_code=code,
-        headers={REQUEST_ID_HEADER: job.request_id, ERROR_TYPE_HEADER: error_type},
+        headers=headers,
     )
 
 

@@ -1,5 +1,6 @@
-"""The ``vidserve`` command: ``serve`` runs the service; ``run``, ``submit``, ``status``,
-``result``, ``cancel``, ``upload`` and ``models`` talk to one over HTTP."""
+"""The ``vidserve`` command: ``serve``, ``api`` and ``worker`` run the service (all in one
+process, or its parts apart); ``run``, ``submit``, ``status``, ``result``, ``cancel``,
+``upload`` and ``models`` talk to one over HTTP."""
 
 from __future__ import annotations
 
@@ -31,6 +32,33 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", help="input fields as a JSON object, or @file.json")
 
 
+def _add_http_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="address to bind (VIDSERVE_HOST, default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (VIDSERVE_PORT, default 8000)")
+
+
+def _add_store_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the default SQLite store and files live (VIDSERVE_DATA_DIR, default ./data)",
+    )
+    p.add_argument(
+        "--store",
+        help="job store: a SQLite file or postgresql://... (VIDSERVE_STORE; default: SQLite "
+        "in the data dir)",
+    )
+    p.add_argument(
+        "--storage",
+        help="file storage: a folder or s3://bucket/prefix (VIDSERVE_STORAGE; default: a "
+        "folder in the data dir)",
+    )
+
+
+def _add_workers_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, help="worker threads (VIDSERVE_WORKERS, default 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidserve",
@@ -43,14 +71,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser(
         "serve", allow_abbrev=False, help="run the API and workers in one process"
     )
-    p.add_argument("--host", help="address to bind (VIDSERVE_HOST, default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (VIDSERVE_PORT, default 8000)")
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        help="where the SQLite store and files live (VIDSERVE_DATA_DIR, default ./data)",
+    _add_http_options(p)
+    _add_store_options(p)
+    _add_workers_option(p)
+
+    p = commands.add_parser(
+        "api", allow_abbrev=False, help="run the HTTP API alone (requests wait for workers)"
     )
-    p.add_argument("--workers", type=int, help="in-process workers (VIDSERVE_WORKERS, default 1)")
+    _add_http_options(p)
+    _add_store_options(p)
+
+    p = commands.add_parser(
+        "worker", allow_abbrev=False, help="claim and run requests from the shared store"
+    )
+    _add_store_options(p)
+    _add_workers_option(p)
+    p.add_argument(
+        "--endpoint",
+        action="append",
+        dest="endpoints",
+        metavar="ENDPOINT_ID",
+        help="serve only this endpoint id (repeatable; default: every endpoint)",
+    )
 
     p = commands.add_parser(
         "run", allow_abbrev=False, help="submit, follow with a progress bar, download the video"
@@ -97,22 +139,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("run", "submit"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if args.command == "serve":
-        from vidserve.cli.serve import serve
-        from vidserve.config import Settings
-
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        try:
-            settings = Settings.from_env(
-                host=args.host, port=args.port, data_dir=args.data_dir, workers=args.workers
-            )
-            serve(settings)
-        except ConfigError as exc:
-            print(f"vidserve: {exc}", file=sys.stderr)
-            return 2
-        return 0
+    if args.command in ("serve", "api", "worker"):
+        return _run_role(args)
     from vidserve.cli.remote import dispatch
 
     return dispatch(args, extra)
+
+
+def _run_role(args: argparse.Namespace) -> int:
+    from vidserve.cli import serve
+    from vidserve.config import Settings
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = Settings.from_env(
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=args.data_dir,
+            workers=getattr(args, "workers", None),
+            store=args.store,
+            storage=args.storage,
+        )
+        if args.command == "serve":
+            serve.serve(settings)
+        elif args.command == "api":
+            serve.api(settings)
+        else:
+            serve.worker(settings, args.endpoints)
+    except ConfigError as exc:
+        print(f"vidserve: {exc}", file=sys.stderr)
+        return 2
+    return 0

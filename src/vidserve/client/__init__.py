@@ -1,7 +1,9 @@
 """vidserve's Python client: fal_client's surface (``run``, ``submit``, ``subscribe``,
 ``status``, ``result``, ``cancel``, uploads, request handles), pointed at a vidserve server.
 
-Importing it pulls in httpx and pydantic only: no server, OpenCV or torch.
+``verify_webhook`` checks a webhook delivery's Ed25519 signature against the server's JWKS.
+
+Importing it pulls in httpx, pydantic and cryptography only: no server, OpenCV or torch.
 """
 
 from vidserve.client._client import (
@@ -13,6 +15,7 @@ from vidserve.client._client import (
 from vidserve.client._encode import encode, encode_file, encode_image
 from vidserve.client._errors import FalClientError, FalClientHTTPError, FalClientTimeoutError
 from vidserve.client._status import Completed, InProgress, Queued, Status
+from vidserve.client._webhooks import WebhookVerificationError, verify_webhook
 
 __all__ = [
     "AsyncClient",
@@ -26,7 +29,9 @@ __all__ = [
     "Status",
     "SyncClient",
     "SyncRequestHandle",
+    "WebhookVerificationError",
     "encode",
     "encode_file",
     "encode_image",
+    "verify_webhook",
 ]

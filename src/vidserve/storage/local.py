@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-import urllib.parse
 from pathlib import Path
 
 from vidserve.errors import FileTooLargeError, NotFoundError
-from vidserve.storage.base import FileStorage, StoredFile, new_key
+from vidserve.storage.base import FILES_PREFIX, FileStorage, StoredFile, new_key, split_key
 
-FILES_PREFIX = "/files/"
+__all__ = ["FILES_PREFIX", "LocalStorage"]
 
 
 class LocalStorage(FileStorage):
@@ -22,11 +22,8 @@ class LocalStorage(FileStorage):
         root.mkdir(parents=True, exist_ok=True)
 
     def _resolve(self, key: str) -> Path | None:
-        # Keys are exactly two plain segments: nothing can climb out of the root.
-        parts = key.split("/")
-        if len(parts) != 2 or not all(parts) or any(p in (".", "..") for p in parts):
-            return None
-        return self.root / parts[0] / parts[1]
+        parts = split_key(key)
+        return None if parts is None else self.root / parts[0] / parts[1]
 
     def path(self, key: str) -> Path:
         """The file's path; raises NotFoundError for malformed or absent keys."""
@@ -68,15 +65,12 @@ class LocalStorage(FileStorage):
             raise FileTooLargeError(f"file {key} is larger than {max_bytes} bytes")
         return path.read_bytes()
 
-    def url(self, key: str, base_url: str) -> str:
-        return f"{base_url.rstrip('/')}{FILES_PREFIX}{urllib.parse.quote(key)}"
-
-    def key_from_url(self, url: str, base_urls: list[str]) -> str | None:
-        parsed = urllib.parse.urlsplit(url)
-        for base in base_urls:
-            b = urllib.parse.urlsplit(base)
-            prefix = b.path.rstrip("/") + FILES_PREFIX
-            same_origin = (parsed.scheme, parsed.netloc) == (b.scheme, b.netloc)
-            if same_origin and parsed.path.startswith(prefix):
-                return urllib.parse.unquote(parsed.path[len(prefix) :])
-        return None
+    def delete(self, key: str) -> None:
+        path = self._resolve(key)
+        if path is None:
+            return
+        path.unlink(missing_ok=True)
+        # Each key has its own folder; drop it once empty so expiry leaves no litter. A
+        # concurrent writer may have refilled it (or it is gone): either way, leave it be.
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()

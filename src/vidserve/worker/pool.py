@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Collection
 
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS
@@ -16,21 +17,30 @@ from vidserve.worker.runner import Worker
 logger = logging.getLogger(__name__)
 
 
-def create_engines(engine_name: str = DEFAULT_ENGINE) -> dict[str, Engine]:
-    """One engine instance serving every endpoint (the embedded default)."""
+def create_engines(
+    endpoint_ids: Collection[str] | None = None, engine_name: str = DEFAULT_ENGINE
+) -> dict[str, Engine]:
+    """One engine instance serving ``endpoint_ids`` (default: every endpoint)."""
     engine = create_engine(engine_name)
-    return dict.fromkeys(ENDPOINTS, engine)
+    return dict.fromkeys(ENDPOINTS if endpoint_ids is None else endpoint_ids, engine)
 
 
 class WorkerPool:
-    """Starts ``count`` worker threads; ``stop`` hands running requests back to the queue."""
+    """Starts ``count`` worker threads; ``stop`` hands running requests back to the queue.
+
+    ``endpoint_ids`` limits what the workers claim (default: every endpoint)."""
 
     def __init__(
-        self, store: JobStore, storage: FileStorage, settings: Settings, count: int
+        self,
+        store: JobStore,
+        storage: FileStorage,
+        settings: Settings,
+        count: int,
+        endpoint_ids: Collection[str] | None = None,
     ) -> None:
         self.shutdown = threading.Event()
         self.workers = [
-            Worker(store, storage, settings, create_engines(), shutdown=self.shutdown)
+            Worker(store, storage, settings, create_engines(endpoint_ids), shutdown=self.shutdown)
             for _ in range(count)
         ]
         self._threads = [

@@ -176,6 +176,9 @@ class Worker:
         stored = self.storage.put_file(
             rendered.path, content_type=rendered.content_type, file_name="output.mp4"
         )
+        if job.output_lifetime is not None:
+            # The housekeeper deletes it once expired (X-Fal-Object-Lifecycle-Preference).
+            self.store.add_expiring_file(stored.key, time.time() + job.output_lifetime)
         video = File(
             url=self.storage.url(stored.key, job.base_url),
             content_type=stored.content_type,
