@@ -47,7 +47,9 @@ def fleet_env(s3_endpoint: str) -> Iterator[dict[str, str]]:
     """Environment for every process of one fleet: its own database and bucket."""
     require_postgres()
     bucket = f"fleet-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3_endpoint, **_boto_credentials()).create_bucket(Bucket=bucket)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **_boto_credentials())
+    s3.create_bucket(Bucket=bucket)
+    s3.close()
     with fresh_database() as url:
         yield {
             **DUMMY_AWS_ENV,
