@@ -205,3 +205,51 @@ def test_an_api_restart_under_submissions_loses_no_acknowledged_request(fleet: F
     with httpx.Client(timeout=30) as client:
         status = client.get(f"{api.url}/queue/fal-ai/kling-video/requests/{acknowledged[0]}")
         assert status.status_code == 200 and status.json()["video"]["url"]
+
+
+def test_sigterm_hands_back_and_cancel_and_streams_cross_processes(fleet: Fleet) -> None:
+    api = fleet.start("api", "api")
+    worker_a = fleet.start("worker", "worker-a")
+    long_body = {**BODY, "duration": "10"}
+    events: list[dict[str, Any]] = []
+    with httpx.Client(timeout=30) as client:
+        job = client.post(f"{api.url}/queue/{O1}", json=long_body).json()
+        rid = job["request_id"]
+
+        def stream() -> None:  # the API serves it; the workers are other processes
+            with client.stream("GET", f"{job['status_url']}/stream", params={"logs": 1}) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: "):
+                        events.append(json.loads(line[len("data: ") :]))
+
+        streamer = threading.Thread(target=stream)
+        streamer.start()
+        status = job["status_url"]
+
+        def state() -> str:
+            return str(client.get(status).json()["status"])
+
+        fleet.wait(lambda: state() == "IN_PROGRESS", 30, "worker A to start")
+        assert worker_a.proc is not None
+        worker_a.proc.send_signal(signal.SIGTERM)
+        worker_a.proc.wait(15)  # it stops promptly, handing the request back
+        assert worker_a.proc.returncode == 0
+        assert state() == "IN_QUEUE"
+        logs = [entry["message"] for entry in client.get(status, params={"logs": 1}).json()["logs"]]
+        assert any("handed back" in message for message in logs)
+
+        fleet.start("worker", "worker-b")
+        fleet.wait(lambda: state() == "IN_PROGRESS", 30, "worker B to start")
+        assert client.put(job["cancel_url"]).json()["status"] == "CANCELLATION_REQUESTED"
+        fleet.wait(lambda: state() == "COMPLETED", 5, "the cancel to reach worker B")
+        result = client.get(job["response_url"])
+        assert result.json()["error_type"] == "request_cancelled"
+        streamer.join(10)
+        assert not streamer.is_alive()
+
+    seen = [e["status"] for e in events]
+    assert seen[0] == "IN_QUEUE" and seen[-1] == "COMPLETED"
+    assert "IN_PROGRESS" in seen
+    streamed_logs = [entry["message"] for e in events for entry in e.get("logs") or []]
+    assert any("handed back" in message for message in streamed_logs)
+    assert any(rid in str(e.get("response_url")) for e in events)
