@@ -79,6 +79,9 @@ class Settings:
     # Input files: total fetch time and size cap.
     fetch_timeout: float = 20.0
     max_input_bytes: int = 10 * 1024 * 1024
+    # Hosts and CIDRs (VIDSERVE_ALLOW_HOSTS, comma-separated) that input fetches and webhook
+    # deliveries may reach although they are internal (loopback, private, link-local).
+    allow_hosts: tuple[str, ...] = ()
     # Largest accepted request body (data URIs make bodies big).
     max_body_bytes: int = 64 * 1024 * 1024
     # Largest file accepted through the storage upload routes.
@@ -133,6 +136,9 @@ class Settings:
             fetch_timeout=_float(env, "VIDSERVE_FETCH_TIMEOUT", base.fetch_timeout),
             secret=env.get("VIDSERVE_SECRET", ""),
             store=env.get("VIDSERVE_STORE", ""),
+            allow_hosts=tuple(
+                h.strip() for h in env.get("VIDSERVE_ALLOW_HOSTS", "").split(",") if h.strip()
+            ),
             storage=env.get("VIDSERVE_STORAGE", ""),
             output_lifetime=_lifetime(env.get("VIDSERVE_OUTPUT_LIFETIME", "")),
             webhook_attempts=_int(env, "VIDSERVE_WEBHOOK_ATTEMPTS", base.webhook_attempts),

@@ -58,6 +58,8 @@ def fleet_env(s3_endpoint: str) -> Iterator[dict[str, str]]:
             "VIDSERVE_S3_ENDPOINT_URL": s3_endpoint,
             # A killed worker's request runs again 2 s after its last heartbeat.
             "VIDSERVE_LEASE_SECONDS": "2",
+            # The webhook receiver runs on this machine's loopback.
+            "VIDSERVE_ALLOW_HOSTS": "127.0.0.1",
         }
 
 

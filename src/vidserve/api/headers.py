@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from vidserve.errors import InputError
@@ -57,8 +58,9 @@ def output_lifetime(value: str | None, default: float | None) -> float | None:
     return float(seconds)
 
 
-def webhook_url(value: str | None) -> str | None:
-    """``?fal_webhook=``: an absolute http(s) URL, or None when absent."""
+def webhook_url(value: str | None, allow_hosts: Sequence[str] = ()) -> str | None:
+    """``?fal_webhook=``: an absolute http(s) URL, or None when absent. ``allow_hosts``:
+    internal hosts and CIDRs the operator opened (``VIDSERVE_ALLOW_HOSTS``)."""
     if value is None or value == "":
         return None
     parts = urlsplit(value)

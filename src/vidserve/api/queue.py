@@ -70,7 +70,7 @@ async def create_job(request: Request, ctx: ApiContext, endpoint_id: str) -> Job
     lifetime = output_lifetime(
         headers.get("x-fal-object-lifecycle-preference"), ctx.settings.output_lifetime
     )
-    webhook = webhook_url(request.query_params.get("fal_webhook"))
+    webhook = webhook_url(request.query_params.get("fal_webhook"), ctx.settings.allow_hosts)
     data = await read_json(request, ctx.settings.max_body_bytes)
     inp = validate_input(spec, data)
     new = NewJob(

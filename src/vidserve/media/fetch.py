@@ -28,6 +28,8 @@ class FetchLimits:
 
     timeout: float = 20.0
     max_bytes: int = 10 * 1024 * 1024
+    #: Hosts and CIDRs that may be fetched although internal (``VIDSERVE_ALLOW_HOSTS``).
+    allow_hosts: tuple[str, ...] = ()
 
 
 def fetch(url: str, loc: Loc, limits: FetchLimits, read_local: LocalReader | None = None) -> bytes:

@@ -80,7 +80,9 @@ class Worker:
         self.engines = dict(engines)
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
         self.shutdown = shutdown or threading.Event()
-        self._limits = FetchLimits(settings.fetch_timeout, settings.max_input_bytes)
+        self._limits = FetchLimits(
+            settings.fetch_timeout, settings.max_input_bytes, settings.allow_hosts
+        )
 
     def run_once(self) -> bool:
         """Claim and run one request; False when none was claimable."""
