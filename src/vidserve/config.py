@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,30 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a number") from None
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    if not env.get(name):
+        return None
+    value = _int(env, name, 0)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def _prices(raw: str) -> dict[str, float]:
+    """``VIDSERVE_PRICES``: ``{"endpoint id": USD per second, ...}``."""
+    if not raw.strip():
+        return {}
+    try:
+        prices = json.loads(raw)
+    except ValueError:
+        raise ConfigError("VIDSERVE_PRICES is not JSON") from None
+    if not isinstance(prices, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in prices.values()
+    ):
+        raise ConfigError('VIDSERVE_PRICES must be {"endpoint id": USD per second (>= 0), ...}')
+    return {str(k): float(v) for k, v in prices.items()}
 
 
 #: fal's named object lifetimes (``X-Fal-Object-Lifecycle``), in seconds.
@@ -79,6 +104,8 @@ class Settings:
     # Input files: total fetch time and size cap.
     fetch_timeout: float = 20.0
     max_input_bytes: int = 10 * 1024 * 1024
+    # Serve a non-loopback address although the store holds no API key (--insecure).
+    insecure: bool = False
     # Hosts and CIDRs (VIDSERVE_ALLOW_HOSTS, comma-separated) that input fetches and webhook
     # deliveries may reach although they are internal (loopback, private, link-local).
     allow_hosts: tuple[str, ...] = ()
@@ -93,6 +120,13 @@ class Settings:
     store: str = ""
     # File storage: a local folder or s3://bucket/prefix. Empty: a folder in the data dir.
     storage: str = ""
+    # USD per second of video by endpoint id, over the seeds' prices (VIDSERVE_PRICES, a
+    # JSON object).
+    prices: Mapping[str, float] = field(default_factory=dict)
+    # Per caller (an API key, or everyone on a server without keys): submissions per minute
+    # and requests queued or running at once; None: no limit. A key may set its own.
+    rate_per_minute: int | None = None
+    max_concurrent: int | None = None
     # Seconds outputs are kept when a request does not say (None: for good).
     output_lifetime: float | None = None
     # Webhook deliveries: attempts before giving up, and the wait after the first failure
@@ -141,6 +175,9 @@ class Settings:
             ),
             storage=env.get("VIDSERVE_STORAGE", ""),
             output_lifetime=_lifetime(env.get("VIDSERVE_OUTPUT_LIFETIME", "")),
+            prices=_prices(env.get("VIDSERVE_PRICES", "")),
+            rate_per_minute=_optional_int(env, "VIDSERVE_RATE_PER_MINUTE"),
+            max_concurrent=_optional_int(env, "VIDSERVE_MAX_CONCURRENT"),
             webhook_attempts=_int(env, "VIDSERVE_WEBHOOK_ATTEMPTS", base.webhook_attempts),
             webhook_first_delay=_float(
                 env, "VIDSERVE_WEBHOOK_FIRST_DELAY", base.webhook_first_delay

@@ -86,3 +86,11 @@ class File(BaseModel):
     content_type: str | None = None
     file_name: str | None = None
     file_size: int | None = None
+
+
+class Usage(BaseModel):
+    """vidserve extension on every result: what the request delivered and cost."""
+
+    video_seconds: float
+    price_per_second: float  # USD
+    cost: float  # USD, video_seconds x price_per_second

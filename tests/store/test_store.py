@@ -7,6 +7,8 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from typing import Protocol
 
+import pytest
+
 from vidserve.schema import ErrorType, Status
 from vidserve.store.base import CancelOutcome, Job, JobStore, NewJob, Priority, WebhookState
 
@@ -28,6 +30,7 @@ def new(
     priority: Priority = Priority.NORMAL,
     webhook_url: str | None = None,
     start_timeout: float | None = None,
+    owner: str | None = None,
 ) -> NewJob:
     return NewJob(
         request_id=request_id,
@@ -37,6 +40,7 @@ def new(
         priority=priority,
         webhook_url=webhook_url,
         start_timeout=start_timeout,
+        owner=owner,
     )
 
 
@@ -591,3 +595,71 @@ def test_the_deployment_secret_is_shared_and_kept(store_factory: Callable[[], Jo
     assert second.deployment_secret() == secret
     first.close()
     assert store_factory().deployment_secret() == secret
+
+
+# -- API keys, limits and usage ---------------------------------------------------------
+
+
+def test_keys_are_found_by_secret_and_stop_working_when_revoked(store: JobStore) -> None:
+    assert not store.has_keys()
+    key, secret = store.create_key("ci", rate_per_minute=10, max_concurrent=2)
+    assert key.id.startswith("key_") and key.name == "ci" and key.active
+    assert (key.rate_per_minute, key.max_concurrent) == (10, 2)
+    assert store.has_keys()
+    assert store.find_key(secret) == key
+    assert store.find_key(secret + "x") is None
+    assert store.revoke_key(key.id)
+    assert not store.revoke_key(key.id)
+    assert store.find_key(secret) is None
+    assert store.has_keys()  # revoking the last key must not open the server
+    (listed,) = store.keys()
+    assert listed.id == key.id and not listed.active
+
+
+def test_only_a_hash_of_the_secret_is_kept(store_factory: Callable[[], JobStore]) -> None:
+    store = store_factory()
+    _, secret = store.create_key("a")
+    assert secret not in repr(store.keys())
+    assert len(secret) >= 40
+
+
+def test_submission_counts_are_per_owner_and_window(store: JobStore, clock: Clock) -> None:
+    store.create(new("a1", owner="A"))
+    clock.advance(30)
+    store.create(new("a2", owner="A"))
+    store.create(new("b1", owner="B"))
+    store.create(new("anon"))
+    start = clock.now - 30
+    assert store.submissions_since("A", clock.now - 60) == (2, start)
+    assert store.submissions_since("A", clock.now - 10) == (1, clock.now)
+    assert store.submissions_since(None, clock.now - 60)[0] == 1
+    assert store.active_count("A") == 2
+    claim(store)
+    store.complete("a1", "w1", result={})
+    assert store.active_count("A") == 1 and store.active_count("B") == 1
+
+
+def test_usage_sums_completed_results_per_owner_and_endpoint(store: JobStore, clock: Clock) -> None:
+    other = "fal-ai/kling-video/o1/standard/image-to-video"
+    for rid, owner, endpoint in [("a1", "A", None), ("a2", "A", None), ("a3", "A", other)]:
+        store.create(new(rid, owner=owner, **({"endpoint_id": endpoint} if endpoint else {})))
+        claim(store)
+        store.complete(rid, "w1", result={}, video_seconds=5.0, cost=0.225)
+    store.create(new("failed", owner="A"))
+    claim(store)
+    store.complete("failed", "w1", error="boom", error_type="engine_error")
+    store.create(new("b1", owner="B"))
+    claim(store)
+    store.complete("b1", "w1", result={}, video_seconds=10.0, cost=1.0)
+
+    rows = store.usage("A", clock.now - 1, clock.now + 1)
+    assert [(r.endpoint_id, r.requests, r.video_seconds) for r in rows] == [
+        ("fal-ai/kling-video/o1/standard/image-to-video", 1, 5.0),
+        ("fal-ai/kling-video/v1/standard/text-to-video", 2, 10.0),
+    ]
+    assert sum(r.cost for r in rows) == pytest.approx(0.675)
+    assert store.usage("A", clock.now + 1, clock.now + 2) == []
+    everyone = store.usage(None, clock.now - 1, clock.now + 1, all_owners=True)
+    assert {r.owner for r in everyone} == {"A", "B"}
+    job = get(store, "b1")
+    assert (job.owner, job.video_seconds, job.cost) == ("B", 10.0, 1.0)

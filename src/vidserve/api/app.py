@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidserve import __version__
-from vidserve.api import files, meta, queue, run, uploads, webhooks
+from vidserve.api import files, meta, queue, run, uploads, usage, webhooks
+from vidserve.api.auth import AuthError, KeyCache, RateLimitError
 from vidserve.api.routing import FalRoutingMiddleware
 from vidserve.api.wire import ApiContext, PayloadTooLargeError
 from vidserve.config import Settings
@@ -55,6 +56,19 @@ async def _input_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Key"})
+
+
+async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimitError)  # noqa: S101 - registered for it only
+    return JSONResponse(
+        {"detail": f"{exc}; retry in {exc.retry_after} s"},
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 async def _too_large(request: Request, exc: Exception) -> JSONResponse:
@@ -129,11 +143,14 @@ def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> Fas
     # Processes on one store share its secret unless the operator sets one.
     secret = settings.secret or store.deployment_secret()
     app.state.ctx = ApiContext(replace(settings, secret=secret), store, storage)
+    app.state.keys = KeyCache(store)
     # Added last, runs first: fal host names and the proxy route become our paths.
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(FalRoutingMiddleware, run_owners={eid.split("/", 1)[0] for eid in ENDPOINTS})
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(AuthError, _unauthorized)
+    app.add_exception_handler(RateLimitError, _rate_limited)
     app.add_exception_handler(PayloadTooLargeError, _too_large)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(meta.router)
@@ -142,6 +159,7 @@ def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> Fas
     app.include_router(queue.router)
     app.include_router(run.router)
     app.include_router(webhooks.router)
+    app.include_router(usage.router)
 
     @app.get("/", include_in_schema=False)
     def index(request: Request) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from vidserve.api.auth import Caller, CallerDep, check_limits
 from vidserve.api.headers import output_lifetime, request_timeout, webhook_url
 from vidserve.api.wire import (
     REQUEST_ID_HEADER,
@@ -61,8 +62,9 @@ def _priority(value: str | None) -> Priority:
     )
 
 
-async def create_job(request: Request, ctx: ApiContext, endpoint_id: str) -> Job:
-    """Validate a submitted body and record it: shared by the queue and sync-run routes."""
+async def create_job(request: Request, ctx: ApiContext, endpoint_id: str, caller: Caller) -> Job:
+    """Validate a submitted body and record it for ``caller``: shared by the queue and
+    sync-run routes. Rate limits apply here (429)."""
     spec = spec_for(endpoint_id)
     headers = request.headers
     priority = _priority(headers.get("x-fal-queue-priority"))
@@ -73,6 +75,7 @@ async def create_job(request: Request, ctx: ApiContext, endpoint_id: str) -> Job
     webhook = webhook_url(request.query_params.get("fal_webhook"), ctx.settings.allow_hosts)
     data = await read_json(request, ctx.settings.max_body_bytes)
     inp = validate_input(spec, data)
+    await run_in_threadpool(check_limits, ctx, caller)
     new = NewJob(
         request_id=str(uuid.uuid4()),
         endpoint_id=spec.endpoint_id,
@@ -83,14 +86,15 @@ async def create_job(request: Request, ctx: ApiContext, endpoint_id: str) -> Job
         webhook_url=webhook,
         start_timeout=start_timeout,
         output_lifetime=lifetime,
+        owner=caller.owner,
     )
     return await run_in_threadpool(ctx.store.create, new)
 
 
 @router.post("/queue/{endpoint_id:path}")
-async def submit(endpoint_id: str, request: Request, ctx: Ctx) -> JSONResponse:
+async def submit(endpoint_id: str, request: Request, ctx: Ctx, caller: CallerDep) -> JSONResponse:
     """Queue a request; answer IN_QUEUE with absolute status/response/cancel URLs."""
-    job = await create_job(request, ctx, endpoint_id)
+    job = await create_job(request, ctx, endpoint_id, caller)
     position = await run_in_threadpool(ctx.store.queue_position, job.request_id)
     body = status_body(job, base_url(request), position, None)
     del body["logs"]
@@ -104,10 +108,11 @@ async def status_stream(
     request_id: str,
     request: Request,
     ctx: Ctx,
+    caller: CallerDep,
     logs: Annotated[str | None, Query()] = None,
 ) -> StreamingResponse:
     """Server-sent status events until COMPLETED; each event carries only new log lines."""
-    await run_in_threadpool(ctx.job, app_path, request_id)
+    await run_in_threadpool(ctx.job, app_path, request_id, caller.owner)
     with_logs = parse_bool(logs, "logs")
     base = base_url(request)
     return StreamingResponse(
@@ -160,11 +165,12 @@ def status(
     request_id: str,
     request: Request,
     ctx: Ctx,
+    caller: CallerDep,
     logs: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
     """The request's status; ``logs=1`` (or ``true``) includes every log line."""
     with_logs = parse_bool(logs, "logs")
-    job = ctx.job(app_path, request_id)
+    job = ctx.job(app_path, request_id, caller.owner)
     position = ctx.store.queue_position(request_id) if job.status is Status.IN_QUEUE else None
     records = ctx.store.logs(request_id) if with_logs else None
     return JSONResponse(
@@ -188,15 +194,15 @@ def result_response(job: Job) -> Response:
 
 
 @router.get("/queue/{app_path:path}/requests/{request_id}")
-def result(app_path: str, request_id: str, ctx: Ctx) -> Response:
+def result(app_path: str, request_id: str, ctx: Ctx, caller: CallerDep) -> Response:
     """The output JSON of a completed request (or its error)."""
-    return result_response(ctx.job(app_path, request_id))
+    return result_response(ctx.job(app_path, request_id, caller.owner))
 
 
 @router.put("/queue/{app_path:path}/requests/{request_id}/cancel")
-def cancel(app_path: str, request_id: str, ctx: Ctx) -> JSONResponse:
+def cancel(app_path: str, request_id: str, ctx: Ctx, caller: CallerDep) -> JSONResponse:
     """Queued: cancelled now (200 OK). Running: the worker stops it (202)."""
-    ctx.job(app_path, request_id)
+    ctx.job(app_path, request_id, caller.owner)
     outcome = ctx.store.cancel(request_id)
     return JSONResponse(
         {"status": outcome.value},

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from vidserve.api.auth import CallerDep
 from vidserve.api.queue import create_job, result_response
 from vidserve.api.wire import ApiContext, get_ctx
 
@@ -20,10 +21,13 @@ POLL_SECONDS = 0.1
 
 @router.post("/run/{endpoint_id:path}")
 async def run(
-    endpoint_id: str, request: Request, ctx: Annotated[ApiContext, Depends(get_ctx)]
+    endpoint_id: str,
+    request: Request,
+    ctx: Annotated[ApiContext, Depends(get_ctx)],
+    caller: CallerDep,
 ) -> Response:
     """Run and wait: the output JSON, or the error as the result call would answer it."""
-    job = await create_job(request, ctx, endpoint_id)
+    job = await create_job(request, ctx, endpoint_id, caller)
     while not job.status.is_terminal:
         if await request.is_disconnected():
             await run_in_threadpool(ctx.store.cancel, job.request_id)

@@ -26,6 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from vidserve.api.auth import CallerDep
 from vidserve.api.signing import Signer
 from vidserve.api.wire import ApiContext, PayloadTooLargeError, base_url, get_ctx, read_json
 from vidserve.errors import InputError, NotFoundError
@@ -110,7 +111,7 @@ async def _store_body(
 
 
 @router.post("/rest/storage/auth/token")
-def cdn_token(request: Request, ctx: Ctx) -> dict[str, str]:
+def cdn_token(request: Request, ctx: Ctx, _caller: CallerDep) -> dict[str, str]:
     """A short-lived token for ``/cdn/files/upload`` (fal_client caches it until expiry)."""
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=CDN_TOKEN_TTL - 60)
     return {
@@ -185,13 +186,13 @@ async def _initiate(request: Request, ctx: Ctx) -> dict[str, str]:
 
 
 @router.post("/rest/storage/upload/initiate")
-async def initiate(request: Request, ctx: Ctx) -> dict[str, str]:
+async def initiate(request: Request, ctx: Ctx, _caller: CallerDep) -> dict[str, str]:
     """An upload URL to PUT the bytes to (no auth needed), and the file's future URL."""
     return await _initiate(request, ctx)
 
 
 @router.post("/rest/storage/upload/initiate-multipart")
-async def initiate_multipart(request: Request, ctx: Ctx) -> dict[str, str]:
+async def initiate_multipart(request: Request, ctx: Ctx, _caller: CallerDep) -> dict[str, str]:
     """As ``initiate``; parts go to ``{upload_url}/{n}``, then ``{upload_url}/complete``."""
     return await _initiate(request, ctx)
 

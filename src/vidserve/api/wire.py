@@ -36,11 +36,16 @@ class ApiContext:
     store: JobStore
     storage: FileStorage
 
-    def job(self, app_path: str, request_id: str) -> Job:
-        """The request, if it exists and belongs to ``app_path`` (owner/alias or the full
-        endpoint id); NotFoundError otherwise."""
+    def job(self, app_path: str, request_id: str, owner: str | None) -> Job:
+        """The request, if it exists, belongs to ``app_path`` (owner/alias or the full
+        endpoint id) and was submitted by ``owner`` (the caller's key); NotFoundError
+        otherwise, so another key cannot even learn that it exists."""
         job = self.store.get(request_id)
-        if job is None or app_path.strip("/") not in (job.endpoint_id, app_id(job.endpoint_id)):
+        if (
+            job is None
+            or job.owner != owner
+            or app_path.strip("/") not in (job.endpoint_id, app_id(job.endpoint_id))
+        ):
             raise NotFoundError(f"Request {request_id} not found")
         return job
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vidserve import __version__
+from vidserve.cli import admin
 from vidserve.errors import ConfigError
 
 
@@ -35,6 +36,12 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
 def _add_http_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="address to bind (VIDSERVE_HOST, default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (VIDSERVE_PORT, default 8000)")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="serve a non-loopback address without API keys (anyone who can reach it may use it)",
+    )
 
 
 def _add_store_options(p: argparse.ArgumentParser) -> None:
@@ -94,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve only this endpoint id (repeatable; default: every endpoint)",
     )
 
+    admin.register(commands)
+
     p = commands.add_parser(
         "run", allow_abbrev=False, help="submit, follow with a progress bar, download the video"
     )
@@ -141,6 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in ("serve", "api", "worker"):
         return _run_role(args)
+    if args.command in ("keys", "usage"):
+        try:
+            return admin.keys(args) if args.command == "keys" else admin.usage(args)
+        except ConfigError as exc:
+            print(f"vidserve: {exc}", file=sys.stderr)
+            return 2
     from vidserve.cli.remote import dispatch
 
     return dispatch(args, extra)
@@ -161,6 +176,7 @@ def _run_role(args: argparse.Namespace) -> int:
             workers=getattr(args, "workers", None),
             store=args.store,
             storage=args.storage,
+            insecure=getattr(args, "insecure", None),
         )
         if args.command == "serve":
             serve.serve(settings)

@@ -6,6 +6,7 @@ for a fleet), and each runs the housekeeper (start timeouts, expired files, webh
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import logging
 import os
 import signal
@@ -86,6 +87,11 @@ def _serve_http(parts: Parts, role: str) -> None:
     from vidserve.api import create_app
 
     settings = parts.settings
+    if not is_loopback(settings.host) and not settings.insecure and not parts.store.has_keys():
+        raise ConfigError(
+            f"refusing to serve {settings.host} without API keys: anyone who can reach it "
+            "could use it. Create a key (vidserve keys create NAME) or pass --insecure"
+        )
     app = create_app(settings, parts.store, parts.storage)
     logger.info(
         "vidserve %s %s on http://%s:%d (store: %s, files: %s)",
@@ -99,6 +105,16 @@ def _serve_http(parts: Parts, role: str) -> None:
     uvicorn.run(
         app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=5
     )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def _redacted(url: str) -> str:

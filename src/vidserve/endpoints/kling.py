@@ -38,7 +38,7 @@ from vidserve.endpoints.camera import (
 )
 from vidserve.engines.base import DynamicMask as EngineDynamicMask
 from vidserve.engines.base import Image, VideoRequest
-from vidserve.schema import File
+from vidserve.schema import File, Usage
 
 DEFAULT_NEGATIVE_PROMPT = "blur, distort, and low quality"
 MAX_PROMPT = 2500
@@ -232,6 +232,10 @@ class VideoOutput(BaseModel):
     video: File = Field(description="The generated video")
     seed: int | None = Field(
         default=None, description="vidserve extension: the seed used, given or chosen."
+    )
+    usage: Usage | None = Field(
+        default=None,
+        description="vidserve extension: seconds of video delivered and their cost in USD.",
     )
 
 

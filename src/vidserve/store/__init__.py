@@ -1,6 +1,7 @@
 """The job store: requests, their logs, results and leases, behind :class:`JobStore`."""
 
 from vidserve.store.base import (
+    ApiKey,
     CancelOutcome,
     Heartbeat,
     Job,
@@ -8,10 +9,12 @@ from vidserve.store.base import (
     LogRecord,
     NewJob,
     Priority,
+    UsageRow,
     WebhookState,
 )
 
 __all__ = [
+    "ApiKey",
     "CancelOutcome",
     "Heartbeat",
     "Job",
@@ -19,5 +22,6 @@ __all__ = [
     "LogRecord",
     "NewJob",
     "Priority",
+    "UsageRow",
     "WebhookState",
 ]

@@ -20,12 +20,16 @@ Besides the queue, the store keeps what must survive any one process:
 * start deadlines (``X-Fal-Request-Timeout``): a request still unstarted past its deadline
   is never claimed; :meth:`JobStore.expire_overdue` completes it with ``request_timeout``;
 * expiring files (output lifetimes), which a sweeper deletes from file storage;
-* the deployment's signing secret, shared by every process on the store.
+* the deployment's signing secret, shared by every process on the store;
+* API keys (only a hash of each secret), and per request its owner (the key that submitted
+  it) and usage (seconds of video, cost), for isolation, rate limits and ``/usage``.
 """
 
 from __future__ import annotations
 
 import abc
+import hashlib
+import secrets
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
@@ -73,6 +77,8 @@ class NewJob:
     start_timeout: float | None = None
     #: Seconds its outputs are kept once stored; None: for good.
     output_lifetime: float | None = None
+    #: The id of the API key that submitted it; None on a server without keys.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,10 +115,53 @@ class Job:
     webhook_state: WebhookState | None = None
     webhook_attempts: int = 0
     webhook_error: str | None = None
+    owner: str | None = None
+    #: Seconds of video delivered and what they cost; None unless completed with a result.
+    video_seconds: float | None = None
+    cost: float | None = None
 
     @property
     def failed(self) -> bool:
         return self.status.is_terminal and self.error is not None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """An API key as the store keeps it: never the secret itself."""
+
+    id: str
+    name: str
+    created_at: float
+    revoked_at: float | None = None
+    #: Submissions per minute and requests queued or running at once; None: the defaults.
+    rate_per_minute: int | None = None
+    max_concurrent: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """Completed requests of one owner on one endpoint within a period."""
+
+    owner: str | None
+    endpoint_id: str
+    requests: int
+    video_seconds: float
+    cost: float
+
+
+def secret_hash(secret: str) -> str:
+    """How a key's secret is stored: secrets are 256 random bits, so one SHA-256 suffices
+    (no password stretching is needed against guessing)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_key_material() -> tuple[str, str]:
+    """A fresh key id and secret."""
+    return f"key_{secrets.token_hex(6)}", secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)
@@ -198,9 +247,11 @@ class JobStore(abc.ABC):
         error_type: str | None = None,
         error_detail: list[dict[str, Any]] | None = None,
         metrics: dict[str, Any] | None = None,
+        video_seconds: float | None = None,
+        cost: float | None = None,
     ) -> bool:
-        """Mark COMPLETED with a result or an error. Only the lease holder may; False (and no
-        change) otherwise, so a request never completes twice."""
+        """Mark COMPLETED with a result (and its usage) or an error. Only the lease holder
+        may; False (and no change) otherwise, so a request never completes twice."""
 
     @abc.abstractmethod
     def release(self, request_id: str, worker_id: str) -> bool:
@@ -255,6 +306,47 @@ class JobStore(abc.ABC):
     def deployment_secret(self) -> str:
         """A random secret made on first use and the same for every process on this
         store: it signs upload URLs and derives the webhook signing key."""
+
+    # -- API keys, limits and usage ----------------------------------------------------
+
+    @abc.abstractmethod
+    def create_key(
+        self, name: str, *, rate_per_minute: int | None = None, max_concurrent: int | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key and its secret; only the secret's hash is kept, so this is the one time
+        the secret is known."""
+
+    @abc.abstractmethod
+    def keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+
+    @abc.abstractmethod
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke a key; False if there is no such active key."""
+
+    @abc.abstractmethod
+    def find_key(self, secret: str) -> ApiKey | None:
+        """The active key with this secret, or None."""
+
+    @abc.abstractmethod
+    def has_keys(self) -> bool:
+        """Whether keys are in use: any was ever created, revoked ones included (then every
+        caller must present an active one; revoking the last key must not open the server)."""
+
+    @abc.abstractmethod
+    def submissions_since(self, owner: str | None, since: float) -> tuple[int, float | None]:
+        """How many requests ``owner`` submitted after ``since``, and the oldest one's time."""
+
+    @abc.abstractmethod
+    def active_count(self, owner: str | None) -> int:
+        """How many of ``owner``'s requests are queued or running."""
+
+    @abc.abstractmethod
+    def usage(
+        self, owner: str | None, since: float, until: float, *, all_owners: bool = False
+    ) -> list[UsageRow]:
+        """Requests completed with a result in ``[since, until)``, summed per owner and
+        endpoint: ``owner``'s, or everyone's with ``all_owners``."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -33,6 +33,7 @@ from psycopg_pool import ConnectionPool
 
 from vidserve.schema import ErrorType, LogLevel, Status
 from vidserve.store.base import (
+    ApiKey,
     CancelOutcome,
     Heartbeat,
     Job,
@@ -40,7 +41,10 @@ from vidserve.store.base import (
     LogRecord,
     NewJob,
     Priority,
+    UsageRow,
     WebhookState,
+    new_key_material,
+    secret_hash,
     timeout_message,
     webhook_state_after,
 )
@@ -122,6 +126,28 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX vidserve_expiring_files_at ON vidserve_expiring_files (expires_at)",
         "CREATE TABLE vidserve_deployment (name text PRIMARY KEY, value text NOT NULL)",
+    ),
+    (
+        # API keys, each request's owner (its key) and usage.
+        """
+        CREATE TABLE vidserve_api_keys (
+            id text PRIMARY KEY,
+            name text NOT NULL,
+            secret_hash text UNIQUE NOT NULL,
+            created_at double precision NOT NULL,
+            revoked_at double precision,
+            rate_per_minute integer,
+            max_concurrent integer
+        )
+        """,
+        """
+        ALTER TABLE vidserve_requests
+            ADD COLUMN owner text,
+            ADD COLUMN video_seconds double precision,
+            ADD COLUMN cost double precision
+        """,
+        "CREATE INDEX vidserve_requests_owner ON vidserve_requests (owner, created_at)",
+        "CREATE INDEX vidserve_requests_completed ON vidserve_requests (completed_at)",
     ),
 ]
 
@@ -217,6 +243,20 @@ def _row_to_job(row: DictRow) -> Job:
         webhook_state=None if row["webhook_state"] is None else WebhookState(row["webhook_state"]),
         webhook_attempts=row["webhook_attempts"],
         webhook_error=row["webhook_error"],
+        owner=row["owner"],
+        video_seconds=row["video_seconds"],
+        cost=row["cost"],
+    )
+
+
+def _row_to_key(row: DictRow) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        rate_per_minute=row["rate_per_minute"],
+        max_concurrent=row["max_concurrent"],
     )
 
 
@@ -348,8 +388,8 @@ class PostgresJobStore(JobStore):
                 """
                 INSERT INTO vidserve_requests
                     (request_id, endpoint_id, input, base_url, status, priority, created_at,
-                     webhook_url, webhook_state, start_deadline, output_lifetime)
-                VALUES (%s, %s, %s, %s, 'IN_QUEUE', %s, %s, %s, %s, %s, %s)
+                     webhook_url, webhook_state, start_deadline, output_lifetime, owner)
+                VALUES (%s, %s, %s, %s, 'IN_QUEUE', %s, %s, %s, %s, %s, %s, %s)
                 RETURNING *
                 """,
                 (
@@ -363,6 +403,7 @@ class PostgresJobStore(JobStore):
                     None if job.webhook_url is None else WebhookState.PENDING.value,
                     None if job.start_timeout is None else now + job.start_timeout,
                     job.output_lifetime,
+                    job.owner,
                 ),
             ).fetchone()
         assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
@@ -494,6 +535,8 @@ class PostgresJobStore(JobStore):
         error_type: str | None = None,
         error_detail: list[dict[str, Any]] | None = None,
         metrics: dict[str, Any] | None = None,
+        video_seconds: float | None = None,
+        cost: float | None = None,
     ) -> bool:
         """Mark COMPLETED; only the lease holder may. False (and no change) otherwise."""
         with self._pool.connection() as conn:
@@ -504,6 +547,7 @@ class PostgresJobStore(JobStore):
                     status = 'COMPLETED', completed_at = %(now)s, result = %(result)s,
                     error = %(error)s, error_type = %(error_type)s,
                     error_detail = %(error_detail)s, metrics = %(metrics)s,
+                    video_seconds = %(video_seconds)s, cost = %(cost)s,
                     worker_id = NULL, lease_expires_at = NULL
                 WHERE request_id = %(id)s AND status = 'IN_PROGRESS' AND worker_id = %(worker)s
                 """,
@@ -514,6 +558,8 @@ class PostgresJobStore(JobStore):
                     "error_type": None if error_type is None else str(error_type),
                     "error_detail": _json(error_detail),
                     "metrics": _json(metrics),
+                    "video_seconds": video_seconds,
+                    "cost": cost,
                     "id": request_id,
                     "worker": worker_id,
                 },
@@ -652,6 +698,94 @@ class PostgresJobStore(JobStore):
             ).fetchone()
         assert row is not None  # noqa: S101 - inserted just above if it was missing
         return str(row["value"])
+
+    def create_key(
+        self, name: str, *, rate_per_minute: int | None = None, max_concurrent: int | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key and its secret (kept only as a hash)."""
+        key_id, secret = new_key_material()
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO vidserve_api_keys (id, name, secret_hash, created_at,"
+                " rate_per_minute, max_concurrent) VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+                (key_id, name, secret_hash(secret), self._clock(), rate_per_minute, max_concurrent),
+            ).fetchone()
+        assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
+        return _row_to_key(row), secret
+
+    def keys(self) -> list[ApiKey]:
+        """Every key, oldest first."""
+        with self._pool.connection() as conn:
+            rows = conn.execute("SELECT * FROM vidserve_api_keys ORDER BY created_at, id")
+            return [_row_to_key(row) for row in rows.fetchall()]
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke an active key."""
+        with self._pool.connection() as conn:
+            cur = conn.execute(
+                "UPDATE vidserve_api_keys SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
+                (self._clock(), key_id),
+            )
+            return cur.rowcount > 0
+
+    def find_key(self, secret: str) -> ApiKey | None:
+        """The active key with this secret."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT * FROM vidserve_api_keys WHERE secret_hash = %s AND revoked_at IS NULL",
+                (secret_hash(secret),),
+            ).fetchone()
+        return None if row is None else _row_to_key(row)
+
+    def has_keys(self) -> bool:
+        """Whether any key was ever created."""
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT 1 FROM vidserve_api_keys LIMIT 1").fetchone()
+        return row is not None
+
+    def submissions_since(self, owner: str | None, since: float) -> tuple[int, float | None]:
+        """``owner``'s submissions after ``since`` and the oldest one's time."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM vidserve_requests"
+                " WHERE owner IS NOT DISTINCT FROM %s AND created_at > %s",
+                (owner, since),
+            ).fetchone()
+        assert row is not None  # noqa: S101 - an aggregate always returns a row
+        return int(row["n"]), row["oldest"]
+
+    def active_count(self, owner: str | None) -> int:
+        """``owner``'s queued and running requests."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*) AS n FROM vidserve_requests WHERE owner IS NOT DISTINCT FROM %s"
+                " AND status IN ('IN_QUEUE', 'IN_PROGRESS')",
+                (owner,),
+            ).fetchone()
+        assert row is not None  # noqa: S101 - an aggregate always returns a row
+        return int(row["n"])
+
+    def usage(
+        self, owner: str | None, since: float, until: float, *, all_owners: bool = False
+    ) -> list[UsageRow]:
+        """Completed requests with a result, summed per owner and endpoint."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                """
+                SELECT owner, endpoint_id, COUNT(*) AS n, SUM(video_seconds) AS seconds,
+                       SUM(cost) AS cost
+                FROM vidserve_requests
+                WHERE completed_at >= %(since)s AND completed_at < %(until)s
+                  AND video_seconds IS NOT NULL
+                  AND (%(all)s OR owner IS NOT DISTINCT FROM %(owner)s)
+                GROUP BY owner, endpoint_id ORDER BY owner, endpoint_id
+                """,
+                {"since": since, "until": until, "all": all_owners, "owner": owner},
+            ).fetchall()
+        return [
+            UsageRow(r["owner"], r["endpoint_id"], r["n"], r["seconds"] or 0.0, r["cost"] or 0.0)
+            for r in rows
+        ]
 
     def expire_leases(self) -> int:
         """Make every running request claimable at once; returns how many there were."""

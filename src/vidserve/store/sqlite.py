@@ -20,6 +20,7 @@ from typing import Any
 
 from vidserve.schema import ErrorType, LogLevel, Status
 from vidserve.store.base import (
+    ApiKey,
     CancelOutcome,
     Heartbeat,
     Job,
@@ -27,7 +28,10 @@ from vidserve.store.base import (
     LogRecord,
     NewJob,
     Priority,
+    UsageRow,
     WebhookState,
+    new_key_material,
+    secret_hash,
     timeout_message,
     webhook_state_after,
 )
@@ -95,6 +99,25 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX expiring_files_at ON expiring_files (expires_at)",
         "CREATE TABLE deployment (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    (
+        # API keys, each request's owner (its key) and usage.
+        """
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            secret_hash TEXT UNIQUE NOT NULL,
+            created_at REAL NOT NULL,
+            revoked_at REAL,
+            rate_per_minute INTEGER,
+            max_concurrent INTEGER
+        )
+        """,
+        "ALTER TABLE requests ADD COLUMN owner TEXT",
+        "ALTER TABLE requests ADD COLUMN video_seconds REAL",
+        "ALTER TABLE requests ADD COLUMN cost REAL",
+        "CREATE INDEX requests_owner ON requests (owner, created_at)",
+        "CREATE INDEX requests_completed ON requests (completed_at)",
+    ),
 ]
 
 _CANCELLED_MESSAGE = "Request was cancelled"
@@ -142,6 +165,20 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         webhook_state=None if row["webhook_state"] is None else WebhookState(row["webhook_state"]),
         webhook_attempts=row["webhook_attempts"],
         webhook_error=row["webhook_error"],
+        owner=row["owner"],
+        video_seconds=row["video_seconds"],
+        cost=row["cost"],
+    )
+
+
+def _row_to_key(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        rate_per_minute=row["rate_per_minute"],
+        max_concurrent=row["max_concurrent"],
     )
 
 
@@ -289,8 +326,8 @@ class SQLiteJobStore(JobStore):
                 """
                 INSERT INTO requests
                     (request_id, endpoint_id, input, base_url, status, priority, created_at,
-                     webhook_url, webhook_state, start_deadline, output_lifetime)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     webhook_url, webhook_state, start_deadline, output_lifetime, owner)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     job.request_id,
@@ -304,6 +341,7 @@ class SQLiteJobStore(JobStore):
                     None if job.webhook_url is None else WebhookState.PENDING.value,
                     None if job.start_timeout is None else now + job.start_timeout,
                     job.output_lifetime,
+                    job.owner,
                 ),
             )
             row = conn.execute(
@@ -445,6 +483,8 @@ class SQLiteJobStore(JobStore):
         error_type: str | None = None,
         error_detail: list[dict[str, Any]] | None = None,
         metrics: dict[str, Any] | None = None,
+        video_seconds: float | None = None,
+        cost: float | None = None,
     ) -> bool:
         """Mark COMPLETED; only the lease holder may. False (and no change) otherwise."""
         with self._write() as conn:
@@ -453,7 +493,8 @@ class SQLiteJobStore(JobStore):
                 """
                 UPDATE requests SET
                     status = ?, completed_at = ?, result = ?, error = ?, error_type = ?,
-                    error_detail = ?, metrics = ?, worker_id = NULL, lease_expires_at = NULL
+                    error_detail = ?, metrics = ?, video_seconds = ?, cost = ?,
+                    worker_id = NULL, lease_expires_at = NULL
                 WHERE request_id = ? AND status = ? AND worker_id = ?
                 """,
                 (
@@ -464,6 +505,8 @@ class SQLiteJobStore(JobStore):
                     error_type,
                     _dumps(error_detail),
                     _dumps(metrics),
+                    video_seconds,
+                    cost,
                     request_id,
                     Status.IN_PROGRESS.value,
                     worker_id,
@@ -591,6 +634,101 @@ class SQLiteJobStore(JobStore):
             )
             row = conn.execute("SELECT value FROM deployment WHERE name = 'secret'").fetchone()
         return str(row["value"])
+
+    def create_key(
+        self, name: str, *, rate_per_minute: int | None = None, max_concurrent: int | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key and its secret (kept only as a hash)."""
+        key_id, secret = new_key_material()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO api_keys (id, name, secret_hash, created_at, rate_per_minute,"
+                " max_concurrent) VALUES (?, ?, ?, ?, ?, ?)",
+                (key_id, name, secret_hash(secret), self._clock(), rate_per_minute, max_concurrent),
+            )
+            row = conn.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        return _row_to_key(row), secret
+
+    def keys(self) -> list[ApiKey]:
+        """Every key, oldest first."""
+        rows = self._conn().execute("SELECT * FROM api_keys ORDER BY created_at, id").fetchall()
+        return [_row_to_key(row) for row in rows]
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke an active key."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (self._clock(), key_id),
+            )
+            return cur.rowcount > 0
+
+    def find_key(self, secret: str) -> ApiKey | None:
+        """The active key with this secret."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT * FROM api_keys WHERE secret_hash = ? AND revoked_at IS NULL",
+                (secret_hash(secret),),
+            )
+            .fetchone()
+        )
+        return None if row is None else _row_to_key(row)
+
+    def has_keys(self) -> bool:
+        """Whether any key was ever created."""
+        query = "SELECT 1 FROM api_keys LIMIT 1"
+        return self._conn().execute(query).fetchone() is not None
+
+    def submissions_since(self, owner: str | None, since: float) -> tuple[int, float | None]:
+        """``owner``'s submissions after ``since`` and the oldest one's time."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM requests"
+                " WHERE owner IS ? AND created_at > ?",
+                (owner, since),
+            )
+            .fetchone()
+        )
+        return int(row["n"]), row["oldest"]
+
+    def active_count(self, owner: str | None) -> int:
+        """``owner``'s queued and running requests."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT COUNT(*) AS n FROM requests"
+                " WHERE owner IS ? AND status IN ('IN_QUEUE', 'IN_PROGRESS')",
+                (owner,),
+            )
+            .fetchone()
+        )
+        return int(row["n"])
+
+    def usage(
+        self, owner: str | None, since: float, until: float, *, all_owners: bool = False
+    ) -> list[UsageRow]:
+        """Completed requests with a result, summed per owner and endpoint."""
+        rows = (
+            self._conn()
+            .execute(
+                """
+                SELECT owner, endpoint_id, COUNT(*) AS n, SUM(video_seconds) AS seconds,
+                       SUM(cost) AS cost
+                FROM requests
+                WHERE completed_at >= :since AND completed_at < :until
+                  AND video_seconds IS NOT NULL AND (:all OR owner IS :owner)
+                GROUP BY owner, endpoint_id ORDER BY owner, endpoint_id
+                """,
+                {"since": since, "until": until, "all": all_owners, "owner": owner},
+            )
+            .fetchall()
+        )
+        return [
+            UsageRow(r["owner"], r["endpoint_id"], r["n"], r["seconds"] or 0.0, r["cost"] or 0.0)
+            for r in rows
+        ]
 
     def expire_leases(self) -> int:
         """Make every running request claimable at once; returns how many there were."""
