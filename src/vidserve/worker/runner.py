@@ -25,7 +25,7 @@ from vidserve.engines.base import Engine, Image, RunContext
 from vidserve.errors import CancelledError, EngineError, InputError
 from vidserve.media.fetch import FetchLimits, fetch
 from vidserve.media.images import decode_image, decode_mask
-from vidserve.schema import ErrorType, File
+from vidserve.schema import ErrorType, File, Usage
 from vidserve.storage import FileStorage
 from vidserve.store import Job, JobStore
 from vidserve.worker.lease import LeaseKeeper
@@ -128,7 +128,7 @@ class Worker:
         with tempfile.TemporaryDirectory(prefix="vidserve-") as tmp, keeper:
             ctx = _Context(self.store, job, Path(tmp), keeper, self.shutdown)
             try:
-                result = self._render(job, spec, engine, ctx)
+                result, usage = self._render(job, spec, engine, ctx)
             except CancelledError:
                 self._finish_cancelled(job, keeper)
             except InputError as exc:
@@ -148,11 +148,13 @@ class Worker:
                     self.worker_id,
                     result=result,
                     metrics={"inference_time": round(elapsed, 3)},
+                    video_seconds=usage.video_seconds,
+                    cost=usage.cost,
                 )
 
     def _render(
         self, job: Job, spec: EndpointSpec, engine: Engine, ctx: _Context
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Usage]:
         inp = validate_input(spec, job.input)
         files: dict[tuple[str | int, ...], Image] = {}
         for item in spec.file_inputs(inp):
@@ -187,10 +189,15 @@ class Worker:
             file_name=stored.file_name,
             file_size=stored.size,
         )
-        # The seed is echoed (fal does) so a result can be reproduced; models without the
+        seconds = request.num_frames / request.fps
+        price = self.settings.prices.get(spec.endpoint_id, spec.price_per_second)
+        usage = Usage(video_seconds=seconds, price_per_second=price, cost=round(seconds * price, 6))
+        # The seed is echoed (fal does) so a result can be reproduced; models without a
         # field ignore it.
-        output: BaseModel = spec.output_model.model_validate({"video": video, "seed": request.seed})
-        return output.model_dump(mode="json", exclude_none=True)
+        output: BaseModel = spec.output_model.model_validate(
+            {"video": video, "seed": request.seed, "usage": usage}
+        )
+        return output.model_dump(mode="json", exclude_none=True), usage
 
     def _read_own(self, job: Job, url: str, max_bytes: int) -> bytes | None:
         # A URL of this server's own files is read from storage, not fetched over HTTP.
