@@ -27,6 +27,7 @@ typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy
 
 test: lint typecheck
+	sh tests/browser/setup.sh
 	$(BIN)/pytest
 
 clean:

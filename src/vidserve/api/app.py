@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidserve import __version__
-from vidserve.api import files, meta, queue, run, uploads, usage, webhooks
+from vidserve.api import files, meta, playground, queue, run, uploads, usage, webhooks
 from vidserve.api.auth import AuthError, KeyCache, RateLimitError
 from vidserve.api.routing import FalRoutingMiddleware
 from vidserve.api.wire import ApiContext, PayloadTooLargeError
@@ -160,16 +160,7 @@ def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> Fas
     app.include_router(run.router)
     app.include_router(webhooks.router)
     app.include_router(usage.router)
-
-    @app.get("/", include_in_schema=False)
-    def index(request: Request) -> dict[str, Any]:
-        return {
-            "name": "vidserve",
-            "version": __version__,
-            "endpoints": sorted(ENDPOINTS),
-            "docs": "/docs",
-            "openapi": "/openapi.json",
-        }
+    app.include_router(playground.router)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

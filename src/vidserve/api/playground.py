@@ -1,0 +1,113 @@
+"""The playground: one page at ``/`` that tries every endpoint in a browser.
+
+The page is static (``vidserve/web/``: HTML, CSS and plain ES modules, no build step, no
+network resources) and talks to the public API like any client: ``/models`` for the forms,
+the storage upload routes, the queue and its SSE stream. Programs asking ``/`` for JSON
+(``Accept: application/json``, or no preference such as curl's ``*/*``) still get the
+service's JSON index; only a client that prefers HTML (a browser) gets the page.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from vidserve import __version__
+from vidserve.endpoints import ENDPOINTS
+from vidserve.errors import NotFoundError
+
+router = APIRouter(include_in_schema=False)
+
+#: Asset names: one plain file name, no directories, no dots but the extension's.
+_ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(html|js|css|svg|png|ico)$")
+_CONTENT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "css": "text/css; charset=utf-8",
+    "svg": "image/svg+xml",
+    "png": "image/png",
+    "ico": "image/x-icon",
+}
+#: The page reaches nothing outside this server: scripts, styles and images are its own;
+#: images and videos may come from anywhere a request names (``*_url`` inputs).
+_CSP = (
+    "default-src 'self'; img-src 'self' data: blob: http: https:; "
+    "media-src 'self' blob: http: https:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _asset(name: str) -> bytes:
+    """The bytes of one asset of ``vidserve/web``; NotFoundError for any other name."""
+    if not _ASSET_NAME.match(name):
+        raise NotFoundError(f"No playground asset {name!r}")
+    path = resources.files("vidserve").joinpath("web", name)
+    if not path.is_file():
+        raise NotFoundError(f"No playground asset {name!r}")
+    return path.read_bytes()
+
+
+def _quality(accept: str, media_type: str) -> float:
+    """The q-value ``accept`` gives ``media_type``: the most specific match wins."""
+    major = media_type.split("/", 1)[0]
+    best, specificity = 0.0, -1
+    for part in accept.split(","):
+        kind, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        rank = {media_type: 2, f"{major}/*": 1, "*/*": 0}.get(kind.lower(), -1)
+        if rank > specificity:
+            best, specificity = q, rank
+    return best
+
+
+def prefers_html(accept: str | None) -> bool:
+    """True when the client ranks HTML above JSON (browsers do; curl and fal's clients
+    do not)."""
+    if not accept:
+        return False
+    return _quality(accept, "text/html") > _quality(accept, "application/json")
+
+
+def _headers(content_type: str) -> dict[str, str]:
+    # Assets change with the package; the browser revalidates rather than guessing.
+    return {
+        "Content-Type": content_type,
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": _CSP,
+    }
+
+
+@router.get("/")
+def index(request: Request) -> Response:
+    """The playground for browsers; the service's JSON index for programs."""
+    if prefers_html(request.headers.get("accept")):
+        headers = {**_headers(_CONTENT_TYPES["html"]), "Vary": "Accept"}
+        return Response(_asset("index.html"), headers=headers)
+    body: dict[str, Any] = {
+        "name": "vidserve",
+        "version": __version__,
+        "endpoints": sorted(ENDPOINTS),
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+        "playground": "/",
+    }
+    return JSONResponse(body, headers={"Vary": "Accept"})
+
+
+@router.get("/playground/{asset}")
+def asset(asset: str) -> Response:
+    """A static asset of the playground (``index.html``, ``app.js``, ``style.css``, ...)."""
+    data = _asset(asset)
+    return Response(data, headers=_headers(_CONTENT_TYPES[asset.rsplit(".", 1)[1]]))
