@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from vidserve.endpoints import ENDPOINTS, app_id, validate_input
 from vidserve.endpoints.kling import output_size
@@ -84,3 +85,25 @@ def test_tail_image_and_cfg_reach_the_request() -> None:
 def test_app_id_keeps_owner_and_alias() -> None:
     assert app_id(V1) == "fal-ai/kling-video"
     assert app_id("workflows/me/flow/sub") == "workflows/me/flow"
+
+
+def test_trajectory_points_off_the_image_name_each_point() -> None:
+    from vidserve.errors import InputError
+
+    points = [{"x": 10, "y": 0}, {"x": 601, "y": 5}, {"x": 3, "y": -1}]
+    with pytest.raises(InputError) as caught:
+        adapt(V1, (400, 600), dynamic_masks=[{"mask_url": "data:,", "trajectories": points}])
+    locs = [d["loc"] for d in caught.value.details]
+    assert locs == [["body", "dynamic_masks", 0, "trajectories", i] for i in (1, 2)]
+    assert "outside the 600x400 input image" in caught.value.details[0]["msg"]
+
+
+@pytest.mark.parametrize("value", [1.5, "3", 2.0])
+def test_trajectory_coordinates_must_be_integers(value: object) -> None:
+    body = {
+        "prompt": "p",
+        "image_url": "data:,",
+        "dynamic_masks": [{"mask_url": "data:,", "trajectories": [{"x": value, "y": 1}] * 2}],
+    }
+    with pytest.raises(ValidationError):
+        ENDPOINTS[V1].input_model.model_validate(body)

@@ -20,6 +20,8 @@ from vidserve.storage import FileStorage
 from vidserve.store import Job, JobStore, LogRecord
 
 REQUEST_ID_HEADER = "X-Fal-Request-Id"
+#: Deepest JSON accepted: every schema here nests 4 levels at most.
+MAX_JSON_DEPTH = 32
 ERROR_TYPE_HEADER = "X-Fal-Error-Type"
 
 
@@ -151,7 +153,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
+        data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise InputError.at(
             ("body", exc.pos), f"JSON decode error: {exc.msg}", "json_invalid"
@@ -160,3 +162,21 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise InputError.at(
             ("body",), "JSON body is nested too deeply or not UTF-8", "json_invalid"
         ) from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise InputError.at(
+            ("body",), f"JSON body is nested deeper than {MAX_JSON_DEPTH} levels", "json_depth"
+        )
+    return data
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value``'s lists and objects nest (iteratively: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend(
+                (child, level + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest

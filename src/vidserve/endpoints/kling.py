@@ -38,6 +38,7 @@ from vidserve.endpoints.camera import (
 )
 from vidserve.engines.base import DynamicMask as EngineDynamicMask
 from vidserve.engines.base import Image, VideoRequest
+from vidserve.errors import InputError
 from vidserve.schema import File, Usage
 
 DEFAULT_NEGATIVE_PROMPT = "blur, distort, and low quality"
@@ -133,10 +134,14 @@ def _rule_errors(inp: Any, end_durations: tuple[str, ...] | None) -> list[InitEr
 
 
 class Trajectory(BaseModel):
-    """A point of a motion-brush path, in pixels of the input image, origin bottom-left."""
+    """A point of a motion-brush path, in pixels of the input image, origin bottom-left.
 
-    x: int = Field(description="X coordinate of the motion trajectory")
-    y: int = Field(description="Y coordinate of the motion trajectory")
+    Integers only, as fal's schema (a float is a 422, not silently rounded); points must lie
+    on the image, which is checked once the image is loaded.
+    """
+
+    x: int = Field(strict=True, description="X coordinate of the motion trajectory")
+    y: int = Field(strict=True, description="Y coordinate of the motion trajectory")
 
 
 class DynamicMask(BaseModel):
@@ -270,6 +275,23 @@ def _file_inputs(inp: Any) -> list[FileInput]:
     return files
 
 
+def _check_points(masks: list[DynamicMask], width: int, height: int) -> None:
+    """Every trajectory point must lie on the input image (Kling: its pixel coordinates)."""
+    errors = [
+        {
+            "loc": ["body", "dynamic_masks", i, "trajectories", j],
+            "msg": f"point ({p.x}, {p.y}) lies outside the {width}x{height} input image; "
+            f"x must be in 0..{width} and y in 0..{height} (origin bottom-left)",
+            "type": "point_outside_image",
+        }
+        for i, mask in enumerate(masks)
+        for j, p in enumerate(mask.trajectories)
+        if not (0 <= p.x <= width and 0 <= p.y <= height)
+    ]
+    if errors:
+        raise InputError(errors)
+
+
 def _make_adapter(output: OutputSettings) -> Any:
     def adapt(inp: Any, files: Mapping[tuple[str | int, ...], Image]) -> VideoRequest:
         start_loc = ("body", "start_image_url" if hasattr(inp, "start_image_url") else "image_url")
@@ -279,13 +301,15 @@ def _make_adapter(output: OutputSettings) -> Any:
         aspect_name = getattr(inp, "aspect_ratio", None)
         aspect = _ASPECTS[aspect_name] if aspect_name else start.shape[1] / start.shape[0]
         width, height = output_size(output.resolution, aspect)
+        masks = getattr(inp, "dynamic_masks", None) or []
+        _check_points(masks, int(start.shape[1]), height_px)
         dynamic = tuple(
             EngineDynamicMask(
                 mask=files[("body", "dynamic_masks", i, "mask_url")],
                 # Kling's trajectory origin is the bottom-left of the image; engines use top-left.
                 trajectory=tuple((float(p.x), float(height_px - p.y)) for p in mask.trajectories),
             )
-            for i, mask in enumerate(getattr(inp, "dynamic_masks", None) or [])
+            for i, mask in enumerate(masks)
         )
         return VideoRequest(
             start_image=start,
