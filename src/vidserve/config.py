@@ -168,6 +168,7 @@ class Settings:
             lease_seconds=_float(env, "VIDSERVE_LEASE_SECONDS", base.lease_seconds),
             max_attempts=_int(env, "VIDSERVE_MAX_ATTEMPTS", base.max_attempts),
             fetch_timeout=_float(env, "VIDSERVE_FETCH_TIMEOUT", base.fetch_timeout),
+            max_body_bytes=_int(env, "VIDSERVE_MAX_BODY_BYTES", base.max_body_bytes),
             secret=env.get("VIDSERVE_SECRET", ""),
             store=env.get("VIDSERVE_STORE", ""),
             allow_hosts=tuple(
