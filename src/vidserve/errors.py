@@ -7,7 +7,7 @@ VidserveError
 ├── FileTooLargeError     a stored file is larger than the reader's cap
 ├── CancelledError        the request was cancelled while it ran
 ├── EngineError           an engine failed; ``error_type`` says how
-└── ConfigError           the settings or the data directory are unusable
+├── ConfigError           the settings or the data directory are unusable
 """
 
 from __future__ import annotations

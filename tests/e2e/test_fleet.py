@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 O1 = "fal-ai/kling-video/o1/standard/image-to-video"
 BODY = {
     "prompt": "@Image1 drifts",
-    "start_image_url": data_uri(make_image(480, 270)),
+    "start_image_url": data_uri(make_image(640, 360)),
     "duration": "3",
 }
 

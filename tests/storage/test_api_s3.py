@@ -98,12 +98,12 @@ def test_worker_reads_inputs_from_and_writes_outputs_to_the_bucket(
     client: TestClient, store: SQLiteJobStore, settings: Settings, s3_storage: S3Storage
 ) -> None:
     # "testserver" resolves nowhere: the input is found only by reading it from the bucket.
-    image = s3_storage.put_bytes(make_image(320, 240), content_type="image/png", file_name="i.png")
+    image = s3_storage.put_bytes(make_image(400, 300), content_type="image/png", file_name="i.png")
     body = {"prompt": "a road", "image_url": s3_storage.url(image.key, "http://testserver")}
     job = client.post(f"/queue/{V1}", json=body).json()
     engine = FakeEngine()
     assert Worker(store, s3_storage, settings, dict.fromkeys(ENDPOINTS, engine)).drain() == 1
-    assert engine.requests[0].start_image.shape == (240, 320, 3)
+    assert engine.requests[0].start_image.shape == (300, 400, 3)
     video = client.get(job["response_url"]).json()["video"]
     assert video["url"].startswith("http://testserver/files/")
     download = httpx.get(client.get(video["url"]).headers["location"])

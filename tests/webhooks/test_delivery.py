@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from vidserve.client import verify_webhook
+from vidserve.media.netguard import HostPolicy
 from vidserve.webhooks import (
     RetryPolicy,
     WebhookSigner,
@@ -21,6 +22,8 @@ from webhook_receiver import Receiver, make_job
 
 HOUR = 3600.0
 BODY = b'{"request_id":"req-1","status":"OK"}'
+#: The receiver lives on loopback, which only an operator's allow list opens.
+LOCAL = HostPolicy.from_allow(["127.0.0.1"])
 
 
 def test_default_schedule_is_ten_attempts_over_about_two_hours() -> None:
@@ -81,7 +84,9 @@ def test_2xx_is_delivered_with_json_content_type_and_signature(receiver: Receive
     signer = WebhookSigner.from_secret("s3cret-value")
     body = encode_body(webhook_body(make_job(result={"video": None})))
     headers = signer.sign("req-1", "user-1", int(time.time()), body)
-    result = deliver(f"{receiver.url}/ok", body, {**headers, "content-type": "text/plain"})
+    result = deliver(
+        f"{receiver.url}/ok", body, {**headers, "content-type": "text/plain"}, policy=LOCAL
+    )
     assert (result.ok, result.status_code, result.error) == (True, 200, None)
     (got,) = receiver.requests
     assert got.body == body
@@ -92,7 +97,7 @@ def test_2xx_is_delivered_with_json_content_type_and_signature(receiver: Receive
 
 
 def test_500_is_a_failure_that_keeps_the_status(receiver: Receiver) -> None:
-    result = deliver(f"{receiver.url}/fail", BODY, {})
+    result = deliver(f"{receiver.url}/fail", BODY, {}, policy=LOCAL)
     assert (result.ok, result.status_code) == (False, 500)
     assert result.error is not None
     assert result.error.startswith("HTTP 500: receiver broke x")
@@ -100,7 +105,7 @@ def test_500_is_a_failure_that_keeps_the_status(receiver: Receiver) -> None:
 
 
 def test_redirect_is_not_followed(receiver: Receiver) -> None:
-    result = deliver(f"{receiver.url}/redirect", BODY, {})
+    result = deliver(f"{receiver.url}/redirect", BODY, {}, policy=LOCAL)
     assert (result.ok, result.status_code) == (False, 302)
     assert result.error is not None and "redirect" in result.error
     assert f"{receiver.url}/ok" in result.error and "not followed" in result.error
@@ -109,7 +114,7 @@ def test_redirect_is_not_followed(receiver: Receiver) -> None:
 
 def test_a_receiver_slower_than_the_timeout_fails_promptly(receiver: Receiver) -> None:
     started = time.monotonic()
-    result = deliver(f"{receiver.url}/hang", BODY, {}, timeout=0.3)
+    result = deliver(f"{receiver.url}/hang", BODY, {}, timeout=0.3, policy=LOCAL)
     assert time.monotonic() - started < 3
     assert (result.ok, result.status_code) == (False, None)
     assert result.error is not None and result.error.startswith("timed out after 0.3 s")
@@ -120,16 +125,36 @@ def test_connection_refused_is_a_failure_with_the_reason() -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # The socket is closed and was never listening: nothing accepts on this port.
-    result = deliver(f"http://127.0.0.1:{port}/hook", BODY, {}, timeout=2)
+    result = deliver(f"http://127.0.0.1:{port}/hook", BODY, {}, timeout=2, policy=LOCAL)
     assert (result.ok, result.status_code) == (False, None)
     assert result.error is not None and result.error.startswith("could not connect:")
     assert "refused" in result.error.lower()
 
 
-@pytest.mark.parametrize("url", ["ftp://example.test/hook", "not a url", "http://"])
+@pytest.mark.parametrize(
+    "url", ["ftp://example.test/hook", "not a url", "http://", "http://u:p@example.test/h"]
+)
 def test_unusable_urls_are_failures_not_exceptions(url: str) -> None:
     result = deliver(url, BODY, {}, timeout=1)
     assert not result.ok and result.status_code is None and result.error
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_internal_receivers_are_refused_without_a_connection(receiver: Receiver, host: str) -> None:
+    url = receiver.url.replace("127.0.0.1", host)
+    result = deliver(f"{url}/ok", BODY, {})
+    assert (result.ok, result.status_code) == (False, None)
+    assert result.error is not None and result.error.startswith("refused: ")
+    assert "loopback address 127.0.0.1, which vidserve does not deliver webhooks to" in (
+        result.error
+    )
+    assert "VIDSERVE_ALLOW_HOSTS" in result.error
+    assert receiver.requests == []
+
+
+def test_the_metadata_service_is_never_a_receiver() -> None:
+    result = deliver("http://169.254.169.254/latest/", BODY, {}, timeout=1)
+    assert result.error is not None and "cloud metadata address" in result.error
 
 
 def test_a_given_client_is_used_and_left_open(receiver: Receiver) -> None:

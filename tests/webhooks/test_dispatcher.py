@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from vidserve.client import verify_webhook
+from vidserve.config import Settings
+from vidserve.media.netguard import HostPolicy
 from vidserve.store import JobStore, NewJob, WebhookState
 from vidserve.store.sqlite import SQLiteJobStore
 from vidserve.webhooks import RetryPolicy, WebhookSigner
@@ -17,7 +19,10 @@ from vidserve.webhooks.dispatcher import WebhookDispatcher
 
 from webhook_receiver import Receiver
 
-SIGNER = WebhookSigner.from_secret("dispatcher tests")
+SECRET = "dispatcher tests"  # noqa: S105 - a test key
+SIGNER = WebhookSigner.from_secret(SECRET)
+#: The receiver lives on loopback, which only an operator's allow list opens.
+LOCAL = HostPolicy.from_allow(["127.0.0.1"])
 
 
 @pytest.fixture
@@ -34,10 +39,16 @@ def completed(store: JobStore, request_id: str, webhook_url: str) -> None:
 
 
 def dispatcher(
-    store: JobStore, first_delay: float = 60.0, timeout: float = 15.0, concurrency: int = 4
+    store: JobStore,
+    first_delay: float = 60.0,
+    timeout: float = 15.0,
+    concurrency: int = 4,
+    hosts: HostPolicy = LOCAL,
 ) -> WebhookDispatcher:
     policy = RetryPolicy(attempts=3, first_delay=first_delay, jitter=0)
-    return WebhookDispatcher(store, SIGNER, policy, timeout=timeout, concurrency=concurrency)
+    return WebhookDispatcher(
+        store, SIGNER, policy, timeout=timeout, concurrency=concurrency, host_policy=hosts
+    )
 
 
 def settle(d: WebhookDispatcher) -> None:
@@ -102,3 +113,35 @@ def test_a_hanging_receiver_does_not_hold_up_other_deliveries(
     assert fast is not None and fast.webhook_state is WebhookState.DELIVERED
     receiver.release.set()
     settle(d)
+
+
+def test_an_internal_receiver_is_refused_and_the_attempt_recorded(
+    store: JobStore, receiver: Receiver
+) -> None:
+    completed(store, "r1", f"{receiver.url}/ok")
+    d = dispatcher(store, hosts=HostPolicy())
+    assert d.run_once() == 1
+    settle(d)
+    assert receiver.requests == []
+    job = store.get("r1")
+    assert job is not None and job.webhook_state is WebhookState.PENDING
+    assert job.webhook_attempts == 1
+    assert "loopback address 127.0.0.1" in (job.webhook_error or "")
+    logs = [r.message for r in store.logs("r1")]
+    assert any("Webhook attempt 1 failed: refused:" in m for m in logs)
+
+
+@pytest.mark.parametrize(("allow", "delivered"), [((), False), (("127.0.0.1",), True)])
+def test_create_takes_the_allow_list_from_settings(
+    store: JobStore, receiver: Receiver, allow: tuple[str, ...], delivered: bool
+) -> None:
+    d = WebhookDispatcher.create(store, Settings(secret=SECRET, allow_hosts=allow))
+    completed(store, "r1", f"{receiver.url}/ok")
+    assert d.run_once() == 1
+    settle(d)
+    assert bool(receiver.requests) is delivered
+
+
+def test_create_refuses_an_invalid_allow_entry(store: JobStore) -> None:
+    with pytest.raises(ValueError, match="VIDSERVE_ALLOW_HOSTS entry 'http://x'"):
+        WebhookDispatcher.create(store, Settings(secret=SECRET, allow_hosts=("http://x",)))

@@ -9,9 +9,13 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from vidserve.errors import InputError
+from vidserve.media.netguard import BlockedHostError, HostPolicy
+from vidserve.webhooks.delivery import ACTION as WEBHOOK_ACTION
 
 #: The longest start timeout accepted (a day); fal's clients send seconds as "5" or "5.0".
 MAX_START_TIMEOUT = 86400.0
+#: How long a submit waits to resolve a webhook's host name before accepting it unchecked.
+WEBHOOK_RESOLVE_TIMEOUT = 2.0
 
 
 def request_timeout(value: str | None) -> float | None:
@@ -60,16 +64,36 @@ def output_lifetime(value: str | None, default: float | None) -> float | None:
 
 def webhook_url(value: str | None, allow_hosts: Sequence[str] = ()) -> str | None:
     """``?fal_webhook=``: an absolute http(s) URL, or None when absent. ``allow_hosts``:
-    internal hosts and CIDRs the operator opened (``VIDSERVE_ALLOW_HOSTS``)."""
+    internal hosts and CIDRs the operator opened (``VIDSERVE_ALLOW_HOSTS``).
+
+    Refused with a 422 naming the parameter: other schemes, credentials in the URL, and a
+    host that is, or resolves to, an internal address the operator did not open. A host
+    that does not resolve now (a resolver outage, a name not published yet, an answer
+    slower than :data:`WEBHOOK_RESOLVE_TIMEOUT`) is accepted: every delivery attempt
+    resolves it again, checks each address and connects only to a checked one, so
+    accepting costs no safety, while refusing would tie submits to DNS health (fal accepts
+    any URL). This resolves a name, so call it off the event loop.
+    """
     if value is None or value == "":
         return None
+    loc = ("query", "fal_webhook")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError.at(
-            ("query", "fal_webhook"), "the webhook must be an absolute http(s) URL", "url_scheme"
-        )
+        raise InputError.at(loc, "the webhook must be an absolute http(s) URL", "url_scheme")
     if len(value) > 2048:
-        raise InputError.at(
-            ("query", "fal_webhook"), "the webhook URL is longer than 2048 characters", "too_long"
+        raise InputError.at(loc, "the webhook URL is longer than 2048 characters", "too_long")
+    policy = HostPolicy.from_allow(allow_hosts)
+    try:
+        url = policy.check_url(value)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        policy.resolve(
+            url.raw_host.decode("ascii"),
+            port,
+            timeout=WEBHOOK_RESOLVE_TIMEOUT,
+            action=WEBHOOK_ACTION,
         )
+    except BlockedHostError as exc:
+        raise InputError.at(loc, f"the webhook URL is refused: {exc}", "url_not_allowed") from None
+    except OSError:
+        pass  # unresolvable now: accepted, and checked again at every delivery (see above)
     return value

@@ -72,7 +72,10 @@ async def create_job(request: Request, ctx: ApiContext, endpoint_id: str, caller
     lifetime = output_lifetime(
         headers.get("x-fal-object-lifecycle-preference"), ctx.settings.output_lifetime
     )
-    webhook = webhook_url(request.query_params.get("fal_webhook"), ctx.settings.allow_hosts)
+    # A webhook host is looked up (up to 2 s): off the event loop.
+    webhook = await run_in_threadpool(
+        webhook_url, request.query_params.get("fal_webhook"), ctx.settings.allow_hosts
+    )
     data = await read_json(request, ctx.settings.max_body_bytes)
     inp = validate_input(spec, data)
     await run_in_threadpool(check_limits, ctx, caller)

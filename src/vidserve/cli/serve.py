@@ -55,11 +55,16 @@ class Parts:
 @contextmanager
 def open_parts(settings: Settings, *, exclusive: bool) -> Iterator[Parts]:
     """Open the store and storage, start the housekeeper; undo it all on the way out."""
+    from vidserve.media.netguard import HostPolicy
     from vidserve.storage import open_storage
     from vidserve.store.factory import open_store
     from vidserve.webhooks.dispatcher import WebhookDispatcher
     from vidserve.worker.housekeeping import Housekeeper
 
+    try:
+        HostPolicy.from_allow(settings.allow_hosts)
+    except ValueError as exc:
+        raise ConfigError(f"VIDSERVE_ALLOW_HOSTS: {exc}") from None
     with data_dir_lock(settings.data_dir, exclusive=exclusive):
         try:
             store = open_store(settings.store_url, max_attempts=settings.max_attempts)

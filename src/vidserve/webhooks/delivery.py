@@ -3,6 +3,11 @@
 fal retries a failed webhook "10 times in the span of 2 hours" and counts any 2xx as
 delivered; :class:`RetryPolicy` spreads 10 attempts over about 2 hours and :func:`deliver`
 makes one attempt that never raises, so the dispatcher only records what happened.
+
+Every attempt connects through :mod:`vidserve.media.netguard`: the receiver's host is
+resolved at the attempt, each address is checked, and the connection is pinned to a
+checked address, so a webhook never reaches an internal address, even when the name's DNS
+changed after the URL was accepted at submit.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from dataclasses import dataclass
 import httpx
 
 from vidserve import __version__
+from vidserve.media.netguard import PUBLIC_ONLY, BlockedHostError, HostPolicy, guarded_client
 
 USER_AGENT = f"vidserve-webhooks/{__version__}"
 #: fal gives a receiver 15 seconds to answer.
 DEFAULT_TIMEOUT = 15.0
 #: How much of a failed answer's body is read, to quote in the error; the rest is dropped.
 MAX_ERROR_BODY = 512
+#: How refusals read: "... which vidserve does not deliver webhooks to; ...".
+ACTION = "deliver webhooks to"
 
 
 @dataclass(frozen=True)
@@ -94,24 +102,31 @@ def deliver(
     headers: Mapping[str, str],
     *,
     timeout: float = DEFAULT_TIMEOUT,
+    policy: HostPolicy = PUBLIC_ONLY,
     client: httpx.Client | None = None,
 ) -> DeliveryResult:
     """POST ``body`` (JSON, already signed by ``headers``) to ``url`` once.
 
-    Never raises for network errors, timeouts or non-2xx answers: they come back as a
-    failed :class:`DeliveryResult`. Redirects are not followed (the signed request must
-    reach the URL the user registered), so a 3xx is a failure. ``timeout`` bounds each
+    Never raises for network errors, timeouts, refused hosts or non-2xx answers: they come
+    back as a failed :class:`DeliveryResult`. Redirects are not followed (the signed request
+    must reach the URL the user registered), so a 3xx is a failure. ``timeout`` bounds each
     network phase (connect, send, wait for the answer); at most :data:`MAX_ERROR_BODY`
     bytes of the answer are read.
+
+    ``policy`` says which internal hosts may receive webhooks (``VIDSERVE_ALLOW_HOSTS``);
+    the attempt runs on a guarded client built for it. A caller passing its own ``client``
+    (a test's mock transport) has chosen its connections itself and ``policy`` is unused.
     """
     request_headers = httpx.Headers(dict(headers))
     request_headers["Content-Type"] = "application/json"
     request_headers.setdefault("User-Agent", USER_AGENT)
     try:
         if client is None:
-            with httpx.Client() as own:
+            with guarded_client(policy, action=ACTION) as own:
                 return _post(own, url, body, request_headers, timeout)
         return _post(client, url, body, request_headers, timeout)
+    except BlockedHostError as exc:
+        return DeliveryResult(False, None, f"refused: {exc}")
     except httpx.TimeoutException as exc:
         return DeliveryResult(False, None, f"timed out after {timeout:g} s ({type(exc).__name__})")
     except httpx.ConnectError as exc:

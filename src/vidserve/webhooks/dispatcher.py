@@ -12,6 +12,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from vidserve.config import Settings
+from vidserve.media.netguard import PUBLIC_ONLY, HostPolicy
 from vidserve.store import Job, JobStore
 from vidserve.webhooks.body import encode_body, webhook_body
 from vidserve.webhooks.delivery import DEFAULT_TIMEOUT, RetryPolicy, deliver
@@ -25,7 +26,8 @@ USER_ID = "vidserve"
 
 class WebhookDispatcher:
     """Claims due deliveries (leased, so many dispatchers can share one store) and sends
-    them signed; records each attempt, with the next try from ``policy``."""
+    them signed; records each attempt, with the next try from ``policy``. ``host_policy``
+    says which internal hosts may receive webhooks (default: none)."""
 
     def __init__(
         self,
@@ -35,10 +37,12 @@ class WebhookDispatcher:
         *,
         concurrency: int = 4,
         timeout: float = DEFAULT_TIMEOUT,
+        host_policy: HostPolicy = PUBLIC_ONLY,
     ) -> None:
         self.store = store
         self.signer = signer
         self.policy = policy
+        self.host_policy = host_policy
         self.timeout = timeout
         # Longer than one attempt can take, so a live dispatcher never loses its claim.
         self.lease_seconds = 4 * timeout
@@ -49,13 +53,20 @@ class WebhookDispatcher:
 
     @classmethod
     def create(cls, store: JobStore, settings: Settings) -> WebhookDispatcher:
-        """A dispatcher signing with the deployment's key and retrying as configured."""
+        """A dispatcher signing with the deployment's key, retrying as configured and
+        delivering to internal hosts only where ``VIDSERVE_ALLOW_HOSTS`` allows (a bad entry
+        raises ValueError naming it)."""
         policy = RetryPolicy(
             attempts=settings.webhook_attempts,
             first_delay=settings.webhook_first_delay,
             max_delay=max(3600.0, settings.webhook_first_delay),
         )
-        return cls(store, WebhookSigner.from_secret(settings.secret), policy)
+        return cls(
+            store,
+            WebhookSigner.from_secret(settings.secret),
+            policy,
+            host_policy=HostPolicy.from_allow(settings.allow_hosts),
+        )
 
     def run_once(self) -> int:
         """Start deliveries for as many due webhooks as there are free slots."""
@@ -89,7 +100,9 @@ class WebhookDispatcher:
         assert job.webhook_url is not None  # noqa: S101 - only such requests are claimed
         body = encode_body(webhook_body(job))
         headers = self.signer.sign(job.request_id, USER_ID, int(time.time()), body)
-        result = deliver(job.webhook_url, body, headers, timeout=self.timeout)
+        result = deliver(
+            job.webhook_url, body, headers, timeout=self.timeout, policy=self.host_policy
+        )
         attempt = job.webhook_attempts + 1
         if result.ok:
             self.store.record_webhook_attempt(

@@ -24,7 +24,7 @@ from vidserve.endpoints import ENDPOINTS, EndpointSpec, validate_input
 from vidserve.engines.base import Engine, Image, RunContext
 from vidserve.errors import CancelledError, EngineError, InputError
 from vidserve.media.fetch import FetchLimits, fetch
-from vidserve.media.images import decode_image, decode_mask
+from vidserve.media.images import check_masks, decode_image, decode_mask
 from vidserve.schema import ErrorType, File, Usage
 from vidserve.storage import FileStorage
 from vidserve.store import Job, JobStore
@@ -157,7 +157,8 @@ class Worker:
     ) -> tuple[dict[str, Any], Usage]:
         inp = validate_input(spec, job.input)
         files: dict[tuple[str | int, ...], Image] = {}
-        for item in spec.file_inputs(inp):
+        items = spec.file_inputs(inp)
+        for item in items:
             ctx.check_cancelled()
             data = fetch(
                 item.url, item.loc, self._limits, lambda url, cap: self._read_own(job, url, cap)
@@ -170,6 +171,11 @@ class Worker:
             files[item.loc] = decoded
             where = ".".join(str(p) for p in item.loc[1:])
             ctx.log(f"Loaded {where}: {decoded.shape[1]}x{decoded.shape[0]}")
+        masks = {i.loc: files[i.loc].shape[1::-1] for i in items if i.kind == "mask"}
+        if masks:
+            # Kling: masks at the start image's aspect ratio, all at one resolution.
+            start = files[next(i.loc for i in items if i.kind == "image")]
+            check_masks((start.shape[1], start.shape[0]), masks)
         request = spec.to_video_request(inp, files)
         ctx.check_cancelled()
         ctx.log(
