@@ -56,9 +56,14 @@ class Caller:
         return None if self.key is None else self.key.id
 
 
+class _CacheMiss(Exception):  # noqa: N818 - a signal between two functions, not an error
+    """The cache cannot answer without asking the store."""
+
+
 class KeyCache:
     """The store's answers to "are there keys?" and "whose secret is this?", kept for
-    :data:`CACHE_SECONDS`: one lookup per key and process every few seconds, not per call."""
+    :data:`CACHE_SECONDS`: one lookup per key and process every few seconds, not per call.
+    With ``lookup=False`` a method answers from the cache alone or raises ``_CacheMiss``."""
 
     def __init__(self, store: JobStore) -> None:
         self._store = store
@@ -66,20 +71,24 @@ class KeyCache:
         self._has_keys: tuple[float, bool] | None = None
         self._found: dict[str, tuple[float, ApiKey | None]] = {}
 
-    def has_keys(self) -> bool:
+    def has_keys(self, lookup: bool = True) -> bool:
         now = time.monotonic()
         cached = self._has_keys
         if cached is None or now - cached[0] >= CACHE_SECONDS:
+            if not lookup:
+                raise _CacheMiss
             cached = self._has_keys = (now, self._store.has_keys())
         return cached[1]
 
-    def find(self, secret: str) -> ApiKey | None:
+    def find(self, secret: str, lookup: bool = True) -> ApiKey | None:
         now = time.monotonic()
         digest = secret_hash(secret)  # the secret itself is not kept, even in memory
         with self._lock:
             hit = self._found.get(digest)
         if hit is not None and now - hit[0] < CACHE_SECONDS:
             return hit[1]
+        if not lookup:
+            raise _CacheMiss
         key = self._store.find_key(secret)
         with self._lock:
             if len(self._found) > 10_000:  # made-up secrets must not grow it without end
@@ -88,9 +97,9 @@ class KeyCache:
         return key
 
 
-def identify(keys: KeyCache, header: str | None) -> Caller:
+def identify(keys: KeyCache, header: str | None, lookup: bool = True) -> Caller:
     """The caller an ``Authorization`` header names; AuthError when it names none."""
-    if not keys.has_keys():
+    if not keys.has_keys(lookup):
         # Open mode: fal's clients always send their FAL_KEY; it means nothing here.
         return Caller(None)
     scheme, _, credentials = (header or "").strip().partition(" ")
@@ -98,16 +107,23 @@ def identify(keys: KeyCache, header: str | None) -> Caller:
     if scheme.lower() != "key" or not credentials:
         raise AuthError("This server needs an API key: send 'Authorization: Key <key>'")
     key_id, colon, secret = credentials.rpartition(":")
-    found = keys.find(secret)
+    found = keys.find(secret, lookup)
     if found is None or (colon and found.id != key_id):
         raise AuthError("Invalid API key (unknown, revoked or mistyped)")
     return Caller(found)
 
 
 async def authenticate(request: Request) -> Caller:
-    """FastAPI dependency: the caller, or 401. ``create_app`` keeps the app's KeyCache."""
+    """FastAPI dependency: the caller, or 401. ``create_app`` keeps the app's KeyCache.
+
+    Answered on the event loop when the cache can (nearly every call); the store is asked
+    on the threadpool only when it cannot."""
     keys: KeyCache = request.app.state.keys
-    return await run_in_threadpool(identify, keys, request.headers.get("authorization"))
+    header = request.headers.get("authorization")
+    try:
+        return identify(keys, header, lookup=False)
+    except _CacheMiss:
+        return await run_in_threadpool(identify, keys, header)
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]

@@ -25,6 +25,7 @@ from vidserve.api.wire import (
     base_url,
     error_response,
     get_ctx,
+    in_store,
     parse_bool,
     read_json,
     spec_for,
@@ -34,7 +35,7 @@ from vidserve.api.wire import (
 from vidserve.endpoints import validate_input
 from vidserve.errors import InputError
 from vidserve.schema import Status
-from vidserve.store import CancelOutcome, Job, NewJob, Priority
+from vidserve.store import CancelOutcome, Job, LogRecord, NewJob, Priority
 
 router = APIRouter(include_in_schema=False)
 
@@ -162,8 +163,16 @@ async def _events(
         await anyio.sleep(STREAM_POLL_SECONDS)
 
 
+def _status_snapshot(
+    ctx: ApiContext, app_path: str, request_id: str, owner: str | None, with_logs: bool
+) -> tuple[Job, int | None, list[LogRecord] | None]:
+    job = ctx.job(app_path, request_id, owner)
+    position = ctx.store.queue_position(request_id) if job.status is Status.IN_QUEUE else None
+    return job, position, ctx.store.logs(request_id) if with_logs else None
+
+
 @router.get("/queue/{app_path:path}/requests/{request_id}/status")
-def status(
+async def status(
     app_path: str,
     request_id: str,
     request: Request,
@@ -173,9 +182,10 @@ def status(
 ) -> JSONResponse:
     """The request's status; ``logs=1`` (or ``true``) includes every log line."""
     with_logs = parse_bool(logs, "logs")
-    job = ctx.job(app_path, request_id, caller.owner)
-    position = ctx.store.queue_position(request_id) if job.status is Status.IN_QUEUE else None
-    records = ctx.store.logs(request_id) if with_logs else None
+    # The hottest route: one store visit for all it reads (see ``in_store``).
+    job, position, records = await in_store(
+        ctx, _status_snapshot, ctx, app_path, request_id, caller.owner, with_logs
+    )
     return JSONResponse(
         status_body(job, base_url(request), position, records),
         status_code=status_code_for(job),

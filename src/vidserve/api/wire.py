@@ -6,10 +6,12 @@ This is the only module that maps vidserve's errors to HTTP status codes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from vidserve.config import Settings
@@ -18,6 +20,8 @@ from vidserve.errors import InputError, NotFoundError
 from vidserve.schema import ErrorType, LogEntry, Status, error_status_code
 from vidserve.storage import FileStorage
 from vidserve.store import Job, JobStore, LogRecord
+
+T = TypeVar("T")
 
 REQUEST_ID_HEADER = "X-Fal-Request-Id"
 #: Deepest JSON accepted: every schema here nests 4 levels at most.
@@ -52,9 +56,19 @@ class ApiContext:
         return job
 
 
-def get_ctx(request: Request) -> ApiContext:
+async def get_ctx(request: Request) -> ApiContext:
+    """The app's parts. ``async`` so FastAPI calls it on the event loop: a sync dependency
+    costs a threadpool hop on every request."""
     ctx: ApiContext = request.app.state.ctx
     return ctx
+
+
+async def in_store(ctx: ApiContext, fn: Callable[..., T], *args: Any) -> T:
+    """Run a store call: inline when the store's reads are local and quick (SQLite), else
+    on the threadpool, so a network round trip never blocks the event loop."""
+    if ctx.store.quick_reads:
+        return fn(*args)
+    return await run_in_threadpool(fn, *args)
 
 
 def base_url(request: Request) -> str:

@@ -197,6 +197,10 @@ def webhook_state_after(delivered: bool, retry_at: float | None) -> WebhookState
 class JobStore(abc.ABC):
     """Durable queue and records. Every method is safe to call from several threads."""
 
+    #: Whether reads are local and take microseconds (SQLite): the API then makes them on
+    #: its event loop instead of paying a threadpool hop for each status poll.
+    quick_reads: bool = False
+
     @abc.abstractmethod
     def create(self, job: NewJob) -> Job:
         """Record a new IN_QUEUE request."""

@@ -189,6 +189,8 @@ class SQLiteJobStore(JobStore):
     as a failure; ``clock`` gives the current unix time (tests pass a fake one).
     """
 
+    quick_reads = True
+
     def __init__(
         self,
         path: Path | str,
@@ -287,13 +289,16 @@ class SQLiteJobStore(JobStore):
         """How many IN_QUEUE requests come before this one in claim order; None unless
         it is IN_QUEUE itself."""
         conn = self._conn()
-        # One statement, so the position is read from a single snapshot.
+        # One statement, so the position is read from a single snapshot; two counts, each a
+        # range of the (status, priority, seq) index (an OR of the two would scan them all).
         row = conn.execute(
             """
             SELECT (
                 SELECT COUNT(*) FROM requests AS o
-                WHERE o.status = :queued
-                  AND (o.priority < r.priority OR (o.priority = r.priority AND o.seq < r.seq))
+                WHERE o.status = :queued AND o.priority < r.priority
+            ) + (
+                SELECT COUNT(*) FROM requests AS o
+                WHERE o.status = :queued AND o.priority = r.priority AND o.seq < r.seq
             ) AS position
             FROM requests AS r
             WHERE r.request_id = :id AND r.status = :queued
