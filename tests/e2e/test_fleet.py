@@ -211,7 +211,6 @@ def test_an_api_restart_under_submissions_loses_no_acknowledged_request(fleet: F
 
 def test_sigterm_hands_back_and_cancel_and_streams_cross_processes(fleet: Fleet) -> None:
     api = fleet.start("api", "api")
-    worker_a = fleet.start("worker", "worker-a")
     long_body = {**BODY, "duration": "10"}
     events: list[dict[str, Any]] = []
     with httpx.Client(timeout=30) as client:
@@ -227,6 +226,9 @@ def test_sigterm_hands_back_and_cancel_and_streams_cross_processes(fleet: Fleet)
         streamer = threading.Thread(target=stream)
         streamer.start()
         status = job["status_url"]
+        # The stream's first event (IN_QUEUE) is out before any worker can claim it.
+        fleet.wait(lambda: len(events) >= 1, 10, "the stream's first event")
+        worker_a = fleet.start("worker", "worker-a")
 
         def state() -> str:
             return str(client.get(status).json()["status"])

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vidserve import __version__
-from vidserve.cli import admin
+from vidserve.cli import admin, weights
 from vidserve.errors import ConfigError
 
 
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     admin.register(commands)
+    weights.register(commands)
 
     p = commands.add_parser(
         "run", allow_abbrev=False, help="submit, follow with a progress bar, download the video"
@@ -150,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in ("serve", "api", "worker"):
         return _run_role(args)
+    if args.command == "weights":
+        return weights.run(args)
     if args.command in ("keys", "usage"):
         try:
             return admin.keys(args) if args.command == "keys" else admin.usage(args)

@@ -1,4 +1,12 @@
-"""In-process workers: N threads, each a :class:`Worker` with its own engines."""
+"""In-process workers: N threads, each a :class:`Worker` with its own engines.
+
+Which engine serves which endpoint comes from the engines configuration
+(:mod:`vidserve.engines.config`: ``VIDSERVE_ENGINES_CONFIG`` and friends; the motion engine on
+every endpoint without one). Engines are built, and their weights folders checked, when the
+pool is made, so a bad configuration fails the start with a :class:`ConfigError`. Engines that
+run model code are hosted in child processes (:class:`ChildEngine`); each worker has its own
+(one child per worker and engine: run one worker per GPU).
+"""
 
 from __future__ import annotations
 
@@ -9,20 +17,63 @@ from collections.abc import Collection
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS
 from vidserve.engines.base import Engine
-from vidserve.engines.registry import DEFAULT_ENGINE, create_engine
+from vidserve.engines.config import EnginesConfig, EngineSpec, load_engines_config
+from vidserve.engines.registry import create_engine
+from vidserve.errors import ConfigError
 from vidserve.storage import FileStorage
 from vidserve.store import JobStore
+from vidserve.worker.child import ChildEngine
 from vidserve.worker.runner import Worker
 
 logger = logging.getLogger(__name__)
 
 
 def create_engines(
-    endpoint_ids: Collection[str] | None = None, engine_name: str = DEFAULT_ENGINE
+    endpoint_ids: Collection[str] | None = None, config: EnginesConfig | None = None
 ) -> dict[str, Engine]:
-    """One engine instance serving ``endpoint_ids`` (default: every endpoint)."""
-    engine = create_engine(engine_name)
-    return dict.fromkeys(ENDPOINTS if endpoint_ids is None else endpoint_ids, engine)
+    """An engine for each of ``endpoint_ids`` (default: every endpoint), as ``config``
+    (default: read from the environment) says; endpoints that share an engine table share
+    one instance. ConfigError for an unknown endpoint or engine, or unusable weights."""
+    config = load_engines_config() if config is None else config
+    unknown = sorted(set(config.endpoints) - set(ENDPOINTS))
+    if unknown:
+        raise ConfigError(
+            f"{config.source}: unknown endpoint id(s) {', '.join(unknown)}; served: "
+            f"{', '.join(sorted(ENDPOINTS))}"
+        )
+    served = list(ENDPOINTS if endpoint_ids is None else endpoint_ids)
+    used = {config.engine_for(endpoint_id).name for endpoint_id in served}
+    for name in sorted(set(config.engines) - used):
+        # Checked though unused here (another worker may serve it): a typo fails every start.
+        spec = config.engines[name]
+        create_engine(spec.engine, spec.weights, spec.options).close()
+    built: dict[str, Engine] = {}
+    try:
+        for name in sorted(used):
+            built[name] = build_engine(config.engines[name])
+    except BaseException:
+        close_engines(built.values())
+        raise
+    return {endpoint_id: built[config.engine_for(endpoint_id).name] for endpoint_id in served}
+
+
+def build_engine(spec: EngineSpec) -> Engine:
+    """The engine ``spec`` configures, in a child process when it is isolated."""
+    engine = create_engine(spec.engine, spec.weights, spec.options)
+    if not spec.isolated:
+        return engine
+    where = f" from {spec.weights}" if spec.weights else ""
+    logger.info("engine %s (%s%s) runs in a child process", spec.name, spec.engine, where)
+    return ChildEngine(engine, cancel_timeout=spec.cancel_timeout, preload=spec.preload)
+
+
+def close_engines(engines: Collection[Engine]) -> None:
+    """Close each engine once (several endpoints may share one)."""
+    for engine in {id(e): e for e in engines}.values():
+        try:
+            engine.close()
+        except Exception:
+            logger.exception("closing engine %s failed", engine.name)
 
 
 class WorkerPool:
@@ -39,10 +90,18 @@ class WorkerPool:
         endpoint_ids: Collection[str] | None = None,
     ) -> None:
         self.shutdown = threading.Event()
-        self.workers = [
-            Worker(store, storage, settings, create_engines(endpoint_ids), shutdown=self.shutdown)
-            for _ in range(count)
-        ]
+        config = load_engines_config()
+        self.workers: list[Worker] = []
+        try:
+            for _ in range(count):
+                engines = create_engines(endpoint_ids, config)
+                self.workers.append(
+                    Worker(store, storage, settings, engines, shutdown=self.shutdown)
+                )
+        except BaseException:
+            for worker in self.workers:
+                close_engines(list(worker.engines.values()))
+            raise
         self._threads = [
             threading.Thread(target=w.run, name=w.worker_id, daemon=True) for w in self.workers
         ]
@@ -57,5 +116,4 @@ class WorkerPool:
         for thread in self._threads:
             thread.join(timeout)
         for worker in self.workers:
-            for engine in set(worker.engines.values()):
-                engine.close()
+            close_engines(list(worker.engines.values()))

@@ -1,6 +1,6 @@
 """Benchmark the queue status route against a bare uvicorn endpoint, in the same run.
 
-Run ``bash bench/queue_setup.sh`` once (wrk), then ``.venv/bin/python bench/queue.py``. It
+Run ``bash bench/queue_setup.sh`` once (wrk), then ``.venv/bin/python bench/queue_status.py``. It
 prints markdown tables; ``bench/README.md`` holds the figures of the last run.
 
 Servers, one process each, one uvicorn worker, access log off, on 127.0.0.1: ``sqlite``
@@ -35,28 +35,22 @@ repeats the whole run and reports, per server and phase, the round in which othe
 used the least CPU (``--settle`` first waits for a quiet machine before each server).
 """
 
-# ruff: noqa: E402 - the path fix below must run before the imports
+# ruff: noqa: E402 - the src path must be set before vidserve's imports
 from __future__ import annotations
-
-import os
-import sys
-
-# This file shares its name with the standard library's ``queue`` (which anyio, uvicorn and
-# psycopg_pool import): keep its folder off the import path, before importing anything else.
-_HERE = os.path.dirname(os.path.realpath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != _HERE]
 
 import argparse
 import asyncio
 import contextlib
 import json
 import math
+import os
 import random
 import resource
 import secrets
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.parse

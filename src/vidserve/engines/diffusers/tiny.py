@@ -1,0 +1,310 @@
+# mypy: disallow-untyped-calls=False
+# (diffusers' and transformers' constructors are untyped.)
+"""Tiny random-weight pipelines in the real on-disk layout, for tests and demos.
+
+:func:`make_tiny` builds a Wan, LTX-Video or CogVideoX image-to-video pipeline from the small
+configs diffusers' own fast tests use, with a T5 tokenizer built in code (no hub download),
+and saves it with ``save_pretrained``: ``model_index.json`` plus one folder per component,
+exactly as a real model folder. The engines load it like any other weights folder, so the
+whole path (configuration, loading, generation, encoding) runs on a CPU in seconds.
+
+The weights are random: **the videos are noise**. Only shapes, frame counts and the plumbing
+are meaningful.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vidserve.engines.diffusers.common import offline_environment
+
+#: Variants per family; the first is the default. They mirror the real checkpoints' shapes:
+#: Wan 2.1 I2V (CLIP image encoder), Wan 2.1 FLF2V (CLIP over both frames), Wan 2.2 A14B (two
+#: experts), Wan 2.2 TI2V-5B (first frame in the latent); LTX-Video 0.9; CogVideoX 1.0
+#: (learned positions: one fixed size) and 1.5 (rotary only: any size).
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "wan": ("2.2-a14b", "2.1-i2v", "2.1-flf2v", "2.2-ti2v-5b"),
+    "ltx": ("0.9",),
+    "cogvideox": ("1.0", "1.5"),
+}
+
+# Enough pieces that any lowercase text tokenizes (letters are the fallback).
+_WORDS = (
+    "a an the of and in on to with at from is are cat dog car road street city woman man "
+    "walks runs moves camera light snow tree flower water sky night day red blue green"
+).split()
+_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+#: Hidden size of the tiny text encoders (the transformers' text_dim / caption_channels).
+_TEXT_DIM = 32
+
+NOISE_NOTE = (
+    "# Tiny random-weight model (vidserve weights make-tiny)\n\n"
+    "Family: {family}, variant: {variant}. Built from diffusers' test configs with random\n"
+    "weights and a tokenizer made in code. It loads and runs like the real model, on a CPU,\n"
+    "in seconds, but **its videos are noise**: use it to test configuration, loading,\n"
+    "the API and encoding, never to judge quality.\n"
+)
+
+
+def make_tiny(directory: Path, family: str, variant: str | None = None, seed: int = 0) -> Path:
+    """Write a tiny ``family`` pipeline (``variant``, else the family's first) to ``directory``.
+
+    The folder must not exist or be empty. Returns ``directory``.
+    """
+    if family not in VARIANTS:
+        raise ValueError(f"unknown family {family!r}; one of {', '.join(VARIANTS)}")
+    variant = variant or VARIANTS[family][0]
+    if variant not in VARIANTS[family]:
+        raise ValueError(
+            f"unknown {family} variant {variant!r}; one of {', '.join(VARIANTS[family])}"
+        )
+    if directory.exists() and any(directory.iterdir()):
+        raise ValueError(f"{directory} is not empty; make-tiny writes into a new folder")
+    offline_environment()
+    import diffusers
+    import torch
+    import transformers
+
+    # A command-line tool: no shard-writing progress bars or library chatter.
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    torch.manual_seed(seed)
+    builders: dict[str, Callable[[str], Any]] = {
+        "wan": _wan,
+        "ltx": _ltx,
+        "cogvideox": _cogvideox,
+    }
+    pipe = builders[family](variant)
+    directory.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(str(directory), safe_serialization=True)
+    (directory / "README.md").write_text(NOISE_NOTE.format(family=family, variant=variant))
+    return directory
+
+
+def tiny_tokenizer() -> Any:
+    """A small Unigram T5 tokenizer built in memory (``</s>`` = 1, ``<pad>`` = 0)."""
+    from transformers import T5Tokenizer
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    vocab += [(f"▁{word}", -1.0 - i * 0.01) for i, word in enumerate(_WORDS)]
+    vocab += [(ch, -5.0) for ch in _LETTERS]
+    return T5Tokenizer(vocab=vocab, extra_ids=0)
+
+
+def _t5(tokenizer: Any, umt5: bool = False) -> Any:
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    sizes: dict[str, Any] = {
+        "vocab_size": len(tokenizer),
+        "d_model": _TEXT_DIM,
+        "d_kv": 8,
+        "d_ff": 37,
+        "num_layers": 2,
+        "num_heads": 4,
+        "dropout_rate": 0.0,
+    }
+    if umt5:
+        return UMT5EncoderModel(UMT5Config(**sizes)).eval()
+    return T5EncoderModel(T5Config(**sizes)).eval()
+
+
+def _wan(variant: str) -> Any:
+    from diffusers import (
+        AutoencoderKLWan,
+        FlowMatchEulerDiscreteScheduler,
+        UniPCMultistepScheduler,
+        WanImageToVideoPipeline,
+        WanTransformer3DModel,
+    )
+
+    tokenizer = tiny_tokenizer()
+    five_b = variant == "2.2-ti2v-5b"
+    if five_b:
+        vae = AutoencoderKLWan(
+            base_dim=3,
+            z_dim=48,
+            in_channels=12,
+            out_channels=12,
+            is_residual=True,
+            patch_size=2,
+            latents_mean=[0.0] * 48,
+            latents_std=[1.0] * 48,
+            dim_mult=[1, 1, 1, 1],
+            num_res_blocks=1,
+            scale_factor_spatial=16,
+            scale_factor_temporal=4,
+            temperal_downsample=[False, True, True],
+        )
+    else:
+        vae = AutoencoderKLWan(
+            base_dim=3,
+            z_dim=16,
+            dim_mult=[1, 1, 1, 1],
+            num_res_blocks=1,
+            temperal_downsample=[False, True, True],
+        )
+
+    def transformer(**extra: Any) -> Any:
+        channels = {"in_channels": 48, "out_channels": 48} if five_b else {}
+        return WanTransformer3DModel(
+            patch_size=(1, 2, 2),
+            num_attention_heads=2,
+            attention_head_dim=12,
+            in_channels=channels.get("in_channels", 36),
+            out_channels=channels.get("out_channels", 16),
+            text_dim=_TEXT_DIM,
+            freq_dim=256,
+            ffn_dim=32,
+            num_layers=2,
+            cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads",
+            rope_max_seq_len=32,
+            **extra,
+        )
+
+    parts: dict[str, Any] = {"tokenizer": tokenizer, "text_encoder": _t5(tokenizer, umt5=True)}
+    if variant.startswith("2.1"):
+        flf = variant == "2.1-flf2v"
+        image_size = 4 if flf else 32
+        extra = {"image_dim": 4, "pos_embed_seq_len": 2 * (4 * 4 + 1)} if flf else {"image_dim": 4}
+        parts |= {
+            "transformer": transformer(**extra),
+            "image_encoder": _clip_vision(image_size),
+            "image_processor": _clip_processor(image_size),
+            "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
+        }
+    else:
+        scheduler = UniPCMultistepScheduler(
+            prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+        )
+        parts |= {"transformer": transformer(), "scheduler": scheduler}
+        if five_b:
+            parts |= {"expand_timesteps": True}
+        else:
+            parts |= {"transformer_2": transformer(), "boundary_ratio": 0.875}
+    return WanImageToVideoPipeline(vae=vae, **parts)
+
+
+def _clip_vision(image_size: int) -> Any:
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    config = CLIPVisionConfig(
+        hidden_size=4,
+        projection_dim=4,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=image_size,
+        intermediate_size=16,
+        patch_size=1,
+    )
+    return CLIPVisionModel(config).eval()
+
+
+def _clip_processor(image_size: int) -> Any:
+    # The PIL processor (transformers 5 without torchvision) is what the pipeline gets anyway.
+    from transformers import CLIPImageProcessorPil
+
+    return CLIPImageProcessorPil(crop_size=image_size, size=image_size)
+
+
+def _ltx(variant: str) -> Any:
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXConditionPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    tokenizer = tiny_tokenizer()
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        # Two blocks, not the tests' one: FirstBlockCache needs a first and a last block.
+        num_layers=2,
+        caption_channels=_TEXT_DIM,
+    )
+    yes, no = True, False
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(yes, yes, no, no),
+        decoder_spatio_temporal_scaling=(yes, yes, no, no),
+        decoder_inject_noise=(no, no, no, no, no),
+        upsample_residual=(no, no, no, no),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    return LTXConditionPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=_t5(tokenizer),
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+
+
+def _cogvideox(variant: str) -> Any:
+    from diffusers import (
+        AutoencoderKLCogVideoX,
+        CogVideoXDDIMScheduler,
+        CogVideoXImageToVideoPipeline,
+        CogVideoXTransformer3DModel,
+    )
+
+    tokenizer = tiny_tokenizer()
+    v15 = variant == "1.5"
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=2,
+        attention_head_dim=16,
+        in_channels=8,
+        out_channels=4,
+        time_embed_dim=2,
+        ofs_embed_dim=2 if v15 else None,
+        text_embed_dim=_TEXT_DIM,
+        # Two blocks, not the tests' one: FirstBlockCache needs a first and a last block.
+        num_layers=2,
+        # 1.0 learns positions for one latent size (here 6x4: 48x32 px, 3:2 as 720x480);
+        # 1.5's rotary positions reach up to its sample size (here 128x128 px).
+        sample_width=16 if v15 else 6,
+        sample_height=16 if v15 else 4,
+        sample_frames=9,
+        patch_size=2,
+        patch_size_t=2 if v15 else None,
+        temporal_compression_ratio=4,
+        max_text_seq_length=16,
+        use_rotary_positional_embeddings=True,
+        use_learned_positional_embeddings=not v15,
+    )
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
+    )
+    return CogVideoXImageToVideoPipeline(
+        tokenizer=tokenizer,
+        text_encoder=_t5(tokenizer),
+        vae=vae,
+        transformer=transformer,
+        scheduler=CogVideoXDDIMScheduler(),
+    )
