@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from vidserve.api.auth import Caller, CallerDep, check_limits
+from vidserve.api.auth import Caller, CallerDep, authenticate, check_limits
 from vidserve.api.headers import output_lifetime, request_timeout, webhook_url
 from vidserve.api.wire import (
     REQUEST_ID_HEADER,
@@ -171,18 +171,17 @@ def _status_snapshot(
     return job, position, ctx.store.logs(request_id) if with_logs else None
 
 
-@router.get("/queue/{app_path:path}/requests/{request_id}/status")
-async def status(
-    app_path: str,
-    request_id: str,
-    request: Request,
-    ctx: Ctx,
-    caller: CallerDep,
-    logs: Annotated[str | None, Query()] = None,
-) -> JSONResponse:
-    """The request's status; ``logs=1`` (or ``true``) includes every log line."""
-    with_logs = parse_bool(logs, "logs")
-    # The hottest route: one store visit for all it reads (see ``in_store``).
+async def status(request: Request) -> JSONResponse:
+    """The request's status; ``logs=1`` (or ``true``) includes every log line.
+
+    Clients poll this many times a second, so it is a plain Starlette route (FastAPI's
+    dependency solving would cost several times the work itself) and visits the store once
+    (see ``in_store``). Errors still go through the app's handlers.
+    """
+    ctx = await get_ctx(request)
+    caller = await authenticate(request)
+    app_path, request_id = request.path_params["app_path"], request.path_params["request_id"]
+    with_logs = parse_bool(request.query_params.get("logs"), "logs")
     job, position, records = await in_store(
         ctx, _status_snapshot, ctx, app_path, request_id, caller.owner, with_logs
     )
@@ -191,6 +190,9 @@ async def status(
         status_code=status_code_for(job),
         headers={REQUEST_ID_HEADER: request_id},
     )
+
+
+router.add_route("/queue/{app_path:path}/requests/{request_id}/status", status, methods=["GET"])
 
 
 def result_response(job: Job) -> Response:
