@@ -130,14 +130,22 @@ async def status_stream(
     )
 
 
+def _with_position_and_logs(
+    ctx: ApiContext, job: Job, logs_after: int | None
+) -> tuple[Job, int | None, list[LogRecord] | None]:
+    """``job`` with its queue position (while queued) and, unless ``logs_after`` is None, its
+    log lines after that number. The job is read first: a COMPLETED job's logs are all in."""
+    position = ctx.store.queue_position(job.request_id) if job.status is Status.IN_QUEUE else None
+    records = None if logs_after is None else ctx.store.logs(job.request_id, logs_after)
+    return job, position, records
+
+
 def _snapshot(
-    ctx: ApiContext, request_id: str, after_seq: int
-) -> tuple[Job, int | None, list[Any]]:
-    # The job first, then its logs: a COMPLETED job's logs are then all there.
+    ctx: ApiContext, request_id: str, logs_after: int | None
+) -> tuple[Job, int | None, list[LogRecord] | None]:
     job = ctx.store.get(request_id)
     assert job is not None  # noqa: S101 - requests are never deleted while streamed
-    position = ctx.store.queue_position(request_id) if job.status is Status.IN_QUEUE else None
-    return job, position, ctx.store.logs(request_id, after_seq)
+    return _with_position_and_logs(ctx, job, logs_after)
 
 
 async def _events(
@@ -147,10 +155,12 @@ async def _events(
     last_state: tuple[Any, ...] | None = None
     last_sent = time.monotonic()
     while True:
-        job, position, new_logs = await run_in_threadpool(_snapshot, ctx, request_id, last_seq)
+        # Logs are read only when the client asked for them.
+        logs_after = last_seq if with_logs else None
+        job, position, new_logs = await in_store(ctx, _snapshot, ctx, request_id, logs_after)
         state = (job.status, position, job.progress)
-        if state != last_state or (with_logs and new_logs):
-            body = status_body(job, base, position, new_logs if with_logs else None)
+        if state != last_state or new_logs:
+            body = status_body(job, base, position, new_logs)
             yield f"data: {json.dumps(body)}\n\n"
             last_state, last_sent = state, time.monotonic()
             if new_logs:
@@ -167,8 +177,7 @@ def _status_snapshot(
     ctx: ApiContext, app_path: str, request_id: str, owner: str | None, with_logs: bool
 ) -> tuple[Job, int | None, list[LogRecord] | None]:
     job = ctx.job(app_path, request_id, owner)
-    position = ctx.store.queue_position(request_id) if job.status is Status.IN_QUEUE else None
-    return job, position, ctx.store.logs(request_id) if with_logs else None
+    return _with_position_and_logs(ctx, job, 0 if with_logs else None)
 
 
 async def status(request: Request) -> JSONResponse:

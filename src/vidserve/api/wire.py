@@ -17,9 +17,10 @@ from fastapi.responses import JSONResponse
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS, EndpointSpec, app_id
 from vidserve.errors import InputError, NotFoundError
-from vidserve.schema import ErrorType, LogEntry, Status, error_status_code
+from vidserve.schema import ErrorType, LogEntry, Status
 from vidserve.storage import FileStorage
 from vidserve.store import Job, JobStore, LogRecord
+from vidserve.webhooks.body import failure_payload, failure_status_code
 
 T = TypeVar("T")
 
@@ -29,7 +30,6 @@ MAX_JSON_DEPTH = 32
 ERROR_TYPE_HEADER = "X-Fal-Error-Type"
 
 
-#: HTTP status of the result call for a request that completed with an error.
 class PayloadTooLargeError(Exception):
     """The request body is over the limit (413)."""
 
@@ -126,18 +126,14 @@ def status_code_for(job: Job) -> int:
 
 
 def error_response(job: Job) -> JSONResponse:
-    """The result call's answer for a request that completed with an error."""
-    error_type = job.error_type or ErrorType.ENGINE
-    code = error_status_code(error_type, bool(job.error_detail))
-    headers = {REQUEST_ID_HEADER: job.request_id, ERROR_TYPE_HEADER: error_type}
-    if error_type == ErrorType.REQUEST_TIMEOUT:
+    """The result call's answer for a request that completed with an error: the same body
+    and status its webhook carries (:mod:`vidserve.webhooks.body`)."""
+    body = failure_payload(job)
+    headers = {REQUEST_ID_HEADER: job.request_id, ERROR_TYPE_HEADER: body["error_type"]}
+    if body["error_type"] == ErrorType.REQUEST_TIMEOUT:
         # fal's marker of a start timeout the caller asked for: clients do not retry it.
         headers["X-Fal-Request-Timeout-Type"] = "user"
-    return JSONResponse(
-        {"detail": job.error_detail or job.error, "error_type": error_type},
-        status_code=code,
-        headers=headers,
-    )
+    return JSONResponse(body, status_code=failure_status_code(job), headers=headers)
 
 
 def parse_bool(value: str | None, name: str) -> bool:
