@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what bench/queue.py measures with, outside the package's own dependencies: wrk
+# Installs what bench/queue_status.py measures with, outside the package's own dependencies: wrk
 # (Debian), the C load generator of the throughput phase. The 200-poller phase is plain
-# Python (asyncio) and needs nothing more; PostgreSQL must already run (bench/queue.py
+# Python (asyncio) and needs nothing more; PostgreSQL must already run (bench/queue_status.py
 # --pg-admin names it, default postgresql://postgres@127.0.0.1:5432/postgres).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -278,10 +278,32 @@ def test_status_stream_sends_new_log_lines_and_ends_after_completed(harness: Har
     assert messages == [entry["message"] for entry in all_logs]
 
 
+def test_status_errors_are_answered_as_on_every_route(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Status polls are answered before routing: their errors still get the app's bodies."""
+    missing = harness.client.get("/queue/fal-ai/kling-video/requests/nope/status")
+    assert missing.json() == {"detail": "Request nope not found"}
+    assert missing.headers["x-fal-request-id"] not in ("", "nope")
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    rid = submit(harness)["request_id"]
+    monkeypatch.setattr(harness.store, "status_views", broken)
+    failed = harness.client.get(f"/queue/fal-ai/kling-video/requests/{rid}/status")
+    assert failed.status_code == 500
+    assert failed.json() == {"detail": "Internal server error", "error_type": "internal_error"}
+    # Other methods on the path are not polls: routing answers them as before.
+    posted = harness.client.post(f"/queue/fal-ai/kling-video/requests/{rid}/status")
+    assert posted.status_code == 404
+
+
 def test_every_response_carries_a_request_id(harness: Harness) -> None:
     for response in (
         harness.client.get("/health"),
         harness.client.get("/nowhere"),
+        harness.client.get("/queue/fal-ai/kling-video/requests/nope/status"),
         harness.client.post(f"/queue/{V1}", json={}),
         harness.client.get("/openapi.json"),
     ):

@@ -3,6 +3,7 @@ and schema migrations. The shared contract is in ``test_store.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -140,6 +141,32 @@ def test_claim_skips_a_row_locked_elsewhere(
         assert store.claim("w1", LEASE) is None
     job = store.claim("w1", LEASE)
     assert job is not None and job.request_id == "a"
+
+
+def test_status_reads_reconnect_after_the_connection_dies(
+    open_pg: Callable[..., PostgresJobStore], pg_url: str
+) -> None:
+    """A restarted or failed-over database ends the async connection status polls use: that
+    read fails, and the next one opens a new connection."""
+    store = open_pg()
+    store.create(new("a"))
+
+    async def polls() -> None:
+        (view,) = await store.read_status([("a", None)])
+        assert view is not None and view.position == 0
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND query LIKE '%%unnest%%'"
+            )
+        with pytest.raises(psycopg.OperationalError):
+            await store.read_status([("a", None)])
+        (view,) = await store.read_status([("a", None)])
+        assert view is not None and view.status is Status.IN_QUEUE
+
+    asyncio.run(polls())
+    assert store.queue_position("a") == 0  # the pool's connections were not touched
 
 
 # -- migrations -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection
@@ -123,6 +124,65 @@ def test_queue_position_none_unless_queued(store: JobStore) -> None:
     claim(store)
     assert store.queue_position("a") is None
     assert store.queue_position("unknown") is None
+
+
+# -- status views (what a poll shows, many reads per call) -------------------------------
+
+
+def _status_fixture(store: JobStore, clock: Clock) -> None:
+    """Requests: "done" completed with a log line and metrics, "run" running at 40 %, "q1"
+    and "q2" queued, "bad" completed with an error."""
+    for rid in ("done", "run", "bad", "q1", "q2"):
+        store.create(new(rid, owner="key_1" if rid == "q2" else None))
+    claim(store)
+    store.add_log("done", "Rendering", timestamp=1.5)
+    store.complete("done", "w1", result={"video": {}}, metrics={"inference_time": 2.5})
+    claim(store)
+    store.set_progress("run", "w1", 0.4)
+    claim(store)
+    store.complete("bad", "w1", error="boom", error_type=ErrorType.ENGINE)
+
+
+def test_status_views_answer_each_read_in_order(store: JobStore, clock: Clock) -> None:
+    _status_fixture(store, clock)
+    reads = [("q2", None), ("done", 0), ("nope", 0), ("run", None), ("q1", 0), ("bad", None)]
+    q2, done, nope, run, q1, bad = store.status_views(reads)
+    assert nope is None
+    assert q1 is not None and q2 is not None and run is not None
+    assert done is not None and bad is not None
+    assert (q1.status, q1.position, q1.logs) == (Status.IN_QUEUE, 0, [])
+    assert (q2.status, q2.position, q2.logs, q2.owner) == (Status.IN_QUEUE, 1, None, "key_1")
+    assert (run.status, run.progress, run.position) == (Status.IN_PROGRESS, 0.4, None)
+    assert (done.status, done.inference_time, done.error) == (Status.COMPLETED, 2.5, None)
+    assert done.endpoint_id == "fal-ai/kling-video/v1/standard/text-to-video"
+    assert done.logs is not None
+    assert [(r.seq, r.message, r.timestamp) for r in done.logs] == [(1, "Rendering", 1.5)]
+    assert (bad.error, bad.error_type, bad.inference_time) == ("boom", "engine_error", None)
+    assert store.status_views([]) == []
+
+
+def test_status_views_give_each_read_its_own_logs(store: JobStore) -> None:
+    store.create(new("a"))
+    for message in ("one", "two", "three"):
+        store.add_log("a", message)
+    views = store.status_views([("a", 0), ("a", 2), ("a", None), ("a", 3)])
+    messages = [None if v is None or v.logs is None else [r.message for r in v.logs] for v in views]
+    assert messages == [
+        ["one", "two", "three"],
+        ["three"],
+        None,
+        [],
+    ]
+
+
+def test_read_status_matches_status_views(store: JobStore, clock: Clock) -> None:
+    """The event-loop form gives what the plain one does, in more than one event loop
+    (an app's loop can change: test clients start one each)."""
+    _status_fixture(store, clock)
+    reads = [("done", 0), ("q1", None), ("nope", None), ("bad", 0)]
+    for _ in range(2):
+        assert asyncio.run(store.read_status(reads)) == store.status_views(reads)
+    assert asyncio.run(store.read_status([])) == []
 
 
 # -- claim ----------------------------------------------------------------------------

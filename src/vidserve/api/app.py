@@ -144,7 +144,9 @@ def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> Fas
     secret = settings.secret or store.deployment_secret()
     app.state.ctx = ApiContext(replace(settings, secret=secret), store, storage)
     app.state.keys = KeyCache(store)
-    # Added last, runs first: fal host names and the proxy route become our paths.
+    # Added last, runs first: fal host names and the proxy route become our paths, then
+    # every answer gets a request id, then status polls are answered before routing.
+    app.add_middleware(queue.StatusPolls)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(FalRoutingMiddleware, run_owners={eid.split("/", 1)[0] for eid in ENDPOINTS})
     app.add_exception_handler(InputError, _input_error)

@@ -7,6 +7,7 @@ sub-path); the full endpoint id works there too.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vidserve.api.auth import Caller, CallerDep, authenticate, check_limits
 from vidserve.api.headers import output_lifetime, request_timeout, webhook_url
@@ -25,17 +27,16 @@ from vidserve.api.wire import (
     base_url,
     error_response,
     get_ctx,
-    in_store,
     parse_bool,
     read_json,
     spec_for,
     status_body,
     status_code_for,
+    visible,
 )
 from vidserve.endpoints import validate_input
 from vidserve.errors import InputError
-from vidserve.schema import Status
-from vidserve.store import CancelOutcome, Job, LogRecord, NewJob, Priority
+from vidserve.store import CancelOutcome, Job, NewJob, Priority
 
 router = APIRouter(include_in_schema=False)
 
@@ -99,8 +100,9 @@ async def create_job(request: Request, ctx: ApiContext, endpoint_id: str, caller
 async def submit(endpoint_id: str, request: Request, ctx: Ctx, caller: CallerDep) -> JSONResponse:
     """Queue a request; answer IN_QUEUE with absolute status/response/cancel URLs."""
     job = await create_job(request, ctx, endpoint_id, caller)
-    position = await run_in_threadpool(ctx.store.queue_position, job.request_id)
-    body = status_body(job, base_url(request), position, None)
+    view = await ctx.reader.read(job.request_id, None)
+    assert view is not None  # noqa: S101 - requests are never deleted
+    body = status_body(view, base_url(request))
     del body["logs"]
     body["gateway_request_id"] = job.request_id
     return JSONResponse(body, headers={REQUEST_ID_HEADER: job.request_id})
@@ -130,24 +132,6 @@ async def status_stream(
     )
 
 
-def _with_position_and_logs(
-    ctx: ApiContext, job: Job, logs_after: int | None
-) -> tuple[Job, int | None, list[LogRecord] | None]:
-    """``job`` with its queue position (while queued) and, unless ``logs_after`` is None, its
-    log lines after that number. The job is read first: a COMPLETED job's logs are all in."""
-    position = ctx.store.queue_position(job.request_id) if job.status is Status.IN_QUEUE else None
-    records = None if logs_after is None else ctx.store.logs(job.request_id, logs_after)
-    return job, position, records
-
-
-def _snapshot(
-    ctx: ApiContext, request_id: str, logs_after: int | None
-) -> tuple[Job, int | None, list[LogRecord] | None]:
-    job = ctx.store.get(request_id)
-    assert job is not None  # noqa: S101 - requests are never deleted while streamed
-    return _with_position_and_logs(ctx, job, logs_after)
-
-
 async def _events(
     ctx: ApiContext, request_id: str, base: str, with_logs: bool
 ) -> AsyncIterator[str]:
@@ -156,16 +140,15 @@ async def _events(
     last_sent = time.monotonic()
     while True:
         # Logs are read only when the client asked for them.
-        logs_after = last_seq if with_logs else None
-        job, position, new_logs = await in_store(ctx, _snapshot, ctx, request_id, logs_after)
-        state = (job.status, position, job.progress)
-        if state != last_state or new_logs:
-            body = status_body(job, base, position, new_logs)
-            yield f"data: {json.dumps(body)}\n\n"
+        view = await ctx.reader.read(request_id, last_seq if with_logs else None)
+        assert view is not None  # noqa: S101 - requests are never deleted while streamed
+        state = (view.status, view.position, view.progress)
+        if state != last_state or view.logs:
+            yield f"data: {json.dumps(status_body(view, base))}\n\n"
             last_state, last_sent = state, time.monotonic()
-            if new_logs:
-                last_seq = new_logs[-1].seq
-        if job.status.is_terminal:
+            if view.logs:
+                last_seq = view.logs[-1].seq
+        if view.status.is_terminal:
             return
         if time.monotonic() - last_sent > STREAM_PING_SECONDS:
             yield ": ping\n\n"
@@ -173,35 +156,64 @@ async def _events(
         await anyio.sleep(STREAM_POLL_SECONDS)
 
 
-def _status_snapshot(
-    ctx: ApiContext, app_path: str, request_id: str, owner: str | None, with_logs: bool
-) -> tuple[Job, int | None, list[LogRecord] | None]:
-    job = ctx.job(app_path, request_id, owner)
-    return _with_position_and_logs(ctx, job, 0 if with_logs else None)
+#: The status poll's path, as Starlette would match ``/queue/{app_path:path}/requests/
+#: {request_id}/status``.
+STATUS_PATH = re.compile(r"^/queue/(?P<app_path>.*)/requests/(?P<request_id>[^/]+)/status$")
 
 
 async def status(request: Request) -> JSONResponse:
-    """The request's status; ``logs=1`` (or ``true``) includes every log line.
-
-    Clients poll this many times a second, so it is a plain Starlette route (FastAPI's
-    dependency solving would cost several times the work itself) and visits the store once
-    (see ``in_store``). Errors still go through the app's handlers.
-    """
+    """The request's status; ``logs=1`` (or ``true``) includes every log line."""
     ctx = await get_ctx(request)
     caller = await authenticate(request)
     app_path, request_id = request.path_params["app_path"], request.path_params["request_id"]
     with_logs = parse_bool(request.query_params.get("logs"), "logs")
-    job, position, records = await in_store(
-        ctx, _status_snapshot, ctx, app_path, request_id, caller.owner, with_logs
-    )
+    found = await ctx.reader.read(request_id, 0 if with_logs else None)
+    view = visible(found, app_path, request_id, caller.owner)
     return JSONResponse(
-        status_body(job, base_url(request), position, records),
-        status_code=status_code_for(job),
+        status_body(view, base_url(request)),
+        status_code=status_code_for(view.status),
         headers={REQUEST_ID_HEADER: request_id},
     )
 
 
-router.add_route("/queue/{app_path:path}/requests/{request_id}/status", status, methods=["GET"])
+class StatusPolls:
+    """ASGI middleware that answers status polls (``GET …/requests/{id}/status``) itself,
+    before FastAPI's routing.
+
+    Clients poll this path several times a second per request: it is most of a busy
+    server's traffic, and FastAPI's exception middleware, dependency machinery and a match
+    over every route cost several times the poll itself. Errors are answered by the app's
+    exception handlers, as on any route; it sits inside the request-id middleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = (
+            STATUS_PATH.match(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "GET"
+            else None
+        )
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request({**scope, "path_params": match.groupdict()}, receive)
+        try:
+            response: Response = await status(request)
+        except Exception as exc:
+            response = await _handled(request, exc)
+        await response(scope, receive, send)
+
+
+async def _handled(request: Request, exc: Exception) -> Response:
+    """The app's answer to ``exc``: its handler for the nearest class (``Exception``'s
+    answers 500)."""
+    handlers = request.app.exception_handlers
+    for cls in type(exc).__mro__:
+        if cls in handlers:
+            response: Response = await handlers[cls](request, exc)
+            return response
+    raise exc
 
 
 def result_response(job: Job) -> Response:

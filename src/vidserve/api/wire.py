@@ -6,23 +6,20 @@ This is the only module that maps vidserve's errors to HTTP status codes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from vidserve.api.reads import StatusReader
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS, EndpointSpec, app_id
 from vidserve.errors import InputError, NotFoundError
 from vidserve.schema import ErrorType, LogEntry, Status
 from vidserve.storage import FileStorage
-from vidserve.store import Job, JobStore, LogRecord
+from vidserve.store import Job, JobStore, LogRecord, StatusView
 from vidserve.webhooks.body import failure_payload, failure_status_code
-
-T = TypeVar("T")
 
 REQUEST_ID_HEADER = "X-Fal-Request-Id"
 #: Deepest JSON accepted: every schema here nests 4 levels at most.
@@ -30,8 +27,33 @@ MAX_JSON_DEPTH = 32
 ERROR_TYPE_HEADER = "X-Fal-Error-Type"
 
 
+class _Owned(Protocol):
+    """A request or its status: whose it is, and of which endpoint."""
+
+    @property
+    def endpoint_id(self) -> str: ...
+    @property
+    def owner(self) -> str | None: ...
+
+
+R = TypeVar("R", bound=_Owned)
+
+
 class PayloadTooLargeError(Exception):
     """The request body is over the limit (413)."""
+
+
+def visible(found: R | None, app_path: str, request_id: str, owner: str | None) -> R:
+    """``found`` (a request or its status) if it exists, belongs to ``app_path`` (owner/alias
+    or the full endpoint id) and was submitted by ``owner`` (the caller's key); NotFoundError
+    otherwise, so another key cannot even learn that it exists."""
+    if (
+        found is None
+        or found.owner != owner
+        or app_path.strip("/") not in (found.endpoint_id, app_id(found.endpoint_id))
+    ):
+        raise NotFoundError(f"Request {request_id} not found")
+    return found
 
 
 @dataclass(frozen=True)
@@ -41,19 +63,15 @@ class ApiContext:
     settings: Settings
     store: JobStore
     storage: FileStorage
+    #: Status polls' and streams' reads, gathered (see :mod:`vidserve.api.reads`).
+    reader: StatusReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reader", StatusReader(self.store))
 
     def job(self, app_path: str, request_id: str, owner: str | None) -> Job:
-        """The request, if it exists, belongs to ``app_path`` (owner/alias or the full
-        endpoint id) and was submitted by ``owner`` (the caller's key); NotFoundError
-        otherwise, so another key cannot even learn that it exists."""
-        job = self.store.get(request_id)
-        if (
-            job is None
-            or job.owner != owner
-            or app_path.strip("/") not in (job.endpoint_id, app_id(job.endpoint_id))
-        ):
-            raise NotFoundError(f"Request {request_id} not found")
-        return job
+        """The request, if ``owner`` may see it under ``app_path`` (see :func:`visible`)."""
+        return visible(self.store.get(request_id), app_path, request_id, owner)
 
 
 async def get_ctx(request: Request) -> ApiContext:
@@ -61,14 +79,6 @@ async def get_ctx(request: Request) -> ApiContext:
     costs a threadpool hop on every request."""
     ctx: ApiContext = request.app.state.ctx
     return ctx
-
-
-async def in_store(ctx: ApiContext, fn: Callable[..., T], *args: Any) -> T:
-    """Run a store call: inline when the store's reads are local and quick (SQLite), else
-    on the threadpool, so a network round trip never blocks the event loop."""
-    if ctx.store.quick_reads:
-        return fn(*args)
-    return await run_in_threadpool(fn, *args)
 
 
 def base_url(request: Request) -> str:
@@ -84,8 +94,8 @@ def spec_for(endpoint_id: str) -> EndpointSpec:
     return spec
 
 
-def request_urls(base: str, job: Job) -> dict[str, str]:
-    root = f"{base}/queue/{app_id(job.endpoint_id)}/requests/{job.request_id}"
+def request_urls(base: str, endpoint_id: str, request_id: str) -> dict[str, str]:
+    root = f"{base}/queue/{app_id(endpoint_id)}/requests/{request_id}"
     return {"response_url": root, "status_url": f"{root}/status", "cancel_url": f"{root}/cancel"}
 
 
@@ -98,31 +108,29 @@ def log_entries(records: list[LogRecord]) -> list[dict[str, Any]]:
     ]
 
 
-def status_body(
-    job: Job, base: str, position: int | None, logs: list[LogRecord] | None
-) -> dict[str, Any]:
+def status_body(view: StatusView, base: str) -> dict[str, Any]:
     """A status object as fal's clients parse it; ``logs`` is None when not asked for."""
     body: dict[str, Any] = {
-        "status": job.status.value,
-        "request_id": job.request_id,
-        **request_urls(base, job),
-        "logs": None if logs is None else log_entries(logs),
+        "status": view.status.value,
+        "request_id": view.request_id,
+        **request_urls(base, view.endpoint_id, view.request_id),
+        "logs": None if view.logs is None else log_entries(view.logs),
     }
-    if job.status is Status.IN_QUEUE:
-        body["queue_position"] = position or 0
-    elif job.status is Status.IN_PROGRESS:
-        body["progress"] = job.progress or 0.0
+    if view.status is Status.IN_QUEUE:
+        body["queue_position"] = view.position or 0
+    elif view.status is Status.IN_PROGRESS:
+        body["progress"] = view.progress or 0.0
     else:
-        body["metrics"] = {"inference_time": job.metrics.get("inference_time")}
-        if job.error is not None:
-            body["error"] = job.error
-            body["error_type"] = job.error_type
+        body["metrics"] = {"inference_time": view.inference_time}
+        if view.error is not None:
+            body["error"] = view.error
+            body["error_type"] = view.error_type
     return body
 
 
-def status_code_for(job: Job) -> int:
+def status_code_for(status: Status) -> int:
     """fal answers 202 while a request is pending and 200 once it completed."""
-    return 200 if job.status.is_terminal else 202
+    return 200 if status.is_terminal else 202
 
 
 def error_response(job: Job) -> JSONResponse:

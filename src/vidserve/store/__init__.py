@@ -9,6 +9,8 @@ from vidserve.store.base import (
     LogRecord,
     NewJob,
     Priority,
+    StatusRead,
+    StatusView,
     UsageRow,
     WebhookState,
 )
@@ -22,6 +24,8 @@ __all__ = [
     "LogRecord",
     "NewJob",
     "Priority",
+    "StatusRead",
+    "StatusView",
     "UsageRow",
     "WebhookState",
 ]

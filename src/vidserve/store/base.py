@@ -28,9 +28,10 @@ Besides the queue, the store keeps what must survive any one process:
 from __future__ import annotations
 
 import abc
+import asyncio
 import hashlib
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -175,6 +176,30 @@ class LogRecord:
 
 
 @dataclass(frozen=True)
+class StatusView:
+    """What a status poll shows of a request, read in one go: the few columns it needs (not
+    the input or the result), its queue position while queued and, when asked, log lines."""
+
+    request_id: str
+    endpoint_id: str
+    owner: str | None
+    status: Status
+    progress: float | None
+    inference_time: float | None
+    error: str | None
+    error_type: str | None
+    #: Requests ahead of it in claim order; None unless IN_QUEUE.
+    position: int | None
+    #: Log lines after the asked-for number; None when not asked for.
+    logs: list[LogRecord] | None
+
+
+#: One status read: a request id, and the log number after which to include its log lines
+#: (None: no logs).
+StatusRead = tuple[str, int | None]
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """Answer to a heartbeat: whether the lease is still ours, and whether to stop."""
 
@@ -197,8 +222,8 @@ def webhook_state_after(delivered: bool, retry_at: float | None) -> WebhookState
 class JobStore(abc.ABC):
     """Durable queue and records. Every method is safe to call from several threads."""
 
-    #: Whether reads are local and take microseconds (SQLite): the API then makes them on
-    #: its event loop instead of paying a threadpool hop for each status poll.
+    #: Whether reads are local and take microseconds (SQLite): the API then makes status
+    #: reads inline on its event loop, one by one, instead of through :meth:`read_status`.
     quick_reads: bool = False
 
     @abc.abstractmethod
@@ -210,8 +235,22 @@ class JobStore(abc.ABC):
         """The request, or None if unknown."""
 
     @abc.abstractmethod
+    def status_views(self, reads: Sequence[StatusRead]) -> list[StatusView | None]:
+        """For each read, in order, the request's :class:`StatusView` (None if unknown).
+        Many reads in one call cost about one: the API gathers concurrent polls into one.
+        Each request's row is read before its log lines, so a COMPLETED request's lines
+        are all there."""
+
+    async def read_status(self, reads: Sequence[StatusRead]) -> list[StatusView | None]:
+        """:meth:`status_views` for code on an event loop, which it must not block: here on
+        a worker thread. PostgreSQL reads over an async connection of its own instead (a
+        thread hand-off waits for the GIL, up to milliseconds on a busy event loop)."""
+        return await asyncio.to_thread(self.status_views, reads)
+
     def queue_position(self, request_id: str) -> int | None:
         """How many IN_QUEUE requests would be claimed before this one; None unless queued."""
+        (view,) = self.status_views([(request_id, None)])
+        return None if view is None else view.position
 
     @abc.abstractmethod
     def claim(

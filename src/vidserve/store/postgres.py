@@ -21,12 +21,15 @@ tests exactly as with SQLite.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from psycopg import Connection
+import psycopg
+from psycopg import AsyncConnection, Connection
 from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -41,6 +44,8 @@ from vidserve.store.base import (
     LogRecord,
     NewJob,
     Priority,
+    StatusRead,
+    StatusView,
     UsageRow,
     WebhookState,
     new_key_material,
@@ -149,7 +154,33 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX vidserve_requests_owner ON vidserve_requests (owner, created_at)",
         "CREATE INDEX vidserve_requests_completed ON vidserve_requests (completed_at)",
     ),
+    (
+        # Queue positions count the queued rows ahead from the index alone.
+        """
+        CREATE INDEX vidserve_requests_queued ON vidserve_requests (priority, seq)
+            WHERE status = 'IN_QUEUE'
+        """,
+    ),
 ]
+
+#: Status polls' reads, many in one statement (the API gathers concurrent polls): per read its
+#: ordinal, the columns a poll shows, the position while queued (an index-only count over
+#: the queued rows ahead) and the log lines after ``after`` unless that is NULL.
+_STATUS_VIEWS = """
+SELECT x.i, r.request_id, r.endpoint_id, r.owner, r.status, r.progress, r.error,
+       r.error_type, (r.metrics ->> 'inference_time')::double precision AS inference_time,
+       CASE WHEN r.status = 'IN_QUEUE' THEN (
+           SELECT COUNT(*) FROM vidserve_requests AS o
+           WHERE o.status = 'IN_QUEUE' AND (o.priority, o.seq) < (r.priority, r.seq)
+       ) END AS position,
+       CASE WHEN x.after IS NOT NULL THEN (
+           SELECT COALESCE(json_agg(json_build_array(l.seq, l.timestamp, l.level, l.message)
+                                    ORDER BY l.seq), '[]')
+           FROM vidserve_logs AS l WHERE l.request_id = r.request_id AND l.seq > x.after
+       ) END AS logs
+FROM unnest(%s::text[], %s::integer[]) WITH ORDINALITY AS x (id, after, i)
+JOIN vidserve_requests AS r ON r.request_id = x.id
+"""
 
 #: Key of the advisory lock that serializes migrations across processes ("vidserve").
 MIGRATION_LOCK_KEY = 0x76696473_65727665
@@ -214,6 +245,30 @@ _ADD_LOG = """
 
 def _json(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
+
+
+def _status_params(reads: Sequence[StatusRead]) -> tuple[list[str], list[int | None]]:
+    return [request_id for request_id, _ in reads], [logs_after for _, logs_after in reads]
+
+
+def _status_views(rows: list[DictRow], count: int) -> list[StatusView | None]:
+    """:data:`_STATUS_VIEWS`' rows as views, in the order of the reads."""
+    views: list[StatusView | None] = [None] * count
+    for row in rows:
+        logs = row["logs"]
+        views[row["i"] - 1] = StatusView(
+            request_id=row["request_id"],
+            endpoint_id=row["endpoint_id"],
+            owner=row["owner"],
+            status=Status(row["status"]),
+            progress=row["progress"],
+            inference_time=row["inference_time"],
+            error=row["error"],
+            error_type=row["error_type"],
+            position=row["position"],
+            logs=None if logs is None else [LogRecord(*line) for line in logs],
+        )
+    return views
 
 
 def _row_to_job(row: DictRow) -> Job:
@@ -317,6 +372,10 @@ class PostgresJobStore(JobStore):
             raise ValueError("pool_size must be at least 1")
         self.max_attempts = max_attempts
         self._clock = clock
+        self._dsn = dsn
+        # Status reads from an event loop: its loop and connection (see read_status).
+        self._async: tuple[asyncio.AbstractEventLoop, AsyncConnection[DictRow]] | None = None
+        self._async_lock = threading.Lock()
         self._pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
             dsn,
             connection_class=Connection[DictRow],
@@ -336,6 +395,10 @@ class PostgresJobStore(JobStore):
 
     def close(self) -> None:
         """Close the connection pool; the store is unusable afterwards."""
+        with self._async_lock:
+            held, self._async = self._async, None
+        if held is not None:
+            held[1].pgconn.finish()  # its event loop may be gone: closed without awaiting
         self._pool.close()
 
     # -- reads --------------------------------------------------------------------------
@@ -348,24 +411,50 @@ class PostgresJobStore(JobStore):
             ).fetchone()
         return None if row is None else _row_to_job(row)
 
-    def queue_position(self, request_id: str) -> int | None:
-        """How many IN_QUEUE requests come before this one in claim order; None unless
-        it is IN_QUEUE itself."""
+    def status_views(self, reads: Sequence[StatusRead]) -> list[StatusView | None]:
+        """For each read, its :class:`StatusView` (None if unknown): one statement, so one
+        round trip and one snapshot for all of them."""
+        if not reads:
+            return []
         with self._pool.connection() as conn:
-            # One statement, so the position is read from a single snapshot.
-            row = conn.execute(
-                """
-                SELECT (
-                    SELECT COUNT(*) FROM vidserve_requests AS o
-                    WHERE o.status = 'IN_QUEUE'
-                      AND (o.priority, o.seq) < (r.priority, r.seq)
-                ) AS position
-                FROM vidserve_requests AS r
-                WHERE r.request_id = %s AND r.status = 'IN_QUEUE'
-                """,
-                (request_id,),
-            ).fetchone()
-        return None if row is None else int(row["position"])
+            rows = conn.execute(_STATUS_VIEWS, _status_params(reads)).fetchall()
+        return _status_views(rows, len(reads))
+
+    async def read_status(self, reads: Sequence[StatusRead]) -> list[StatusView | None]:
+        """:meth:`status_views` on the caller's event loop, over one async connection kept
+        for it (opened on first use, and again after a failure)."""
+        if not reads:
+            return []
+        conn = await self._async_connection()
+        try:
+            cur = await conn.execute(_STATUS_VIEWS, _status_params(reads))
+            rows = await cur.fetchall()
+        except psycopg.Error:
+            if conn.broken or conn.closed:
+                self._drop_async_connection(conn)
+            raise
+        return _status_views(rows, len(reads))
+
+    async def _async_connection(self) -> AsyncConnection[DictRow]:
+        loop = asyncio.get_running_loop()
+        held = self._async
+        if held is not None and held[0] is loop and not held[1].closed:
+            return held[1]
+        conn = await AsyncConnection.connect(
+            self._dsn, autocommit=True, row_factory=dict_row, connect_timeout=int(CONNECT_TIMEOUT)
+        )
+        with self._async_lock:
+            previous, self._async = self._async, (loop, conn)
+        if previous is not None:
+            # Its event loop is gone (test clients start one per client), or it broke.
+            previous[1].pgconn.finish()
+        return conn
+
+    def _drop_async_connection(self, conn: AsyncConnection[DictRow]) -> None:
+        with self._async_lock:
+            if self._async is not None and self._async[1] is conn:
+                self._async = None
+        conn.pgconn.finish()
 
     def logs(self, request_id: str, after_seq: int = 0) -> list[LogRecord]:
         """Log lines with ``seq > after_seq``, oldest first."""

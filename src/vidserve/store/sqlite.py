@@ -13,7 +13,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from vidserve.store.base import (
     LogRecord,
     NewJob,
     Priority,
+    StatusRead,
+    StatusView,
     UsageRow,
     WebhookState,
     new_key_material,
@@ -136,6 +138,23 @@ def _dumps(value: Any) -> str | None:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+#: A status poll's columns and, while queued, the position: two counts, each a range of the
+#: (status, priority, seq) index (an OR of the two would scan every queued row).
+_STATUS_VIEW = """
+SELECT request_id, endpoint_id, owner, status, progress, error, error_type,
+       json_extract(metrics, '$.inference_time') AS inference_time,
+       CASE WHEN r.status = :queued THEN (
+           SELECT COUNT(*) FROM requests AS o
+           WHERE o.status = :queued AND o.priority < r.priority
+       ) + (
+           SELECT COUNT(*) FROM requests AS o
+           WHERE o.status = :queued AND o.priority = r.priority AND o.seq < r.seq
+       ) END AS position
+FROM requests AS r
+WHERE r.request_id = :id
+"""
 
 
 def _row_to_job(row: sqlite3.Row) -> Job:
@@ -285,27 +304,34 @@ class SQLiteJobStore(JobStore):
         )
         return None if row is None else _row_to_job(row)
 
-    def queue_position(self, request_id: str) -> int | None:
-        """How many IN_QUEUE requests come before this one in claim order; None unless
-        it is IN_QUEUE itself."""
+    def status_views(self, reads: Sequence[StatusRead]) -> list[StatusView | None]:
+        """For each read, its :class:`StatusView` (None if unknown): one statement for the
+        row and its position, then one for the log lines if asked."""
         conn = self._conn()
-        # One statement, so the position is read from a single snapshot; two counts, each a
-        # range of the (status, priority, seq) index (an OR of the two would scan them all).
-        row = conn.execute(
-            """
-            SELECT (
-                SELECT COUNT(*) FROM requests AS o
-                WHERE o.status = :queued AND o.priority < r.priority
-            ) + (
-                SELECT COUNT(*) FROM requests AS o
-                WHERE o.status = :queued AND o.priority = r.priority AND o.seq < r.seq
-            ) AS position
-            FROM requests AS r
-            WHERE r.request_id = :id AND r.status = :queued
-            """,
-            {"id": request_id, "queued": Status.IN_QUEUE.value},
-        ).fetchone()
-        return None if row is None else int(row["position"])
+        views: list[StatusView | None] = []
+        for request_id, logs_after in reads:
+            row = conn.execute(
+                _STATUS_VIEW, {"queued": Status.IN_QUEUE.value, "id": request_id}
+            ).fetchone()
+            if row is None:
+                views.append(None)
+                continue
+            records = None if logs_after is None else self.logs(request_id, logs_after)
+            views.append(
+                StatusView(
+                    request_id=row["request_id"],
+                    endpoint_id=row["endpoint_id"],
+                    owner=row["owner"],
+                    status=Status(row["status"]),
+                    progress=row["progress"],
+                    inference_time=row["inference_time"],
+                    error=row["error"],
+                    error_type=row["error_type"],
+                    position=row["position"],
+                    logs=records,
+                )
+            )
+        return views
 
     def logs(self, request_id: str, after_seq: int = 0) -> list[LogRecord]:
         """Log lines with ``seq > after_seq``, oldest first."""
