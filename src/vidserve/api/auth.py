@@ -114,12 +114,14 @@ def identify(keys: KeyCache, header: str | None, lookup: bool = True) -> Caller:
 
 
 async def authenticate(request: Request) -> Caller:
-    """FastAPI dependency: the caller, or 401. ``create_app`` keeps the app's KeyCache.
+    """FastAPI dependency: the caller, or 401. ``create_app`` keeps the app's KeyCache."""
+    return await caller_for(request.app.state.keys, request.headers.get("authorization"))
 
-    Answered on the event loop when the cache can (nearly every call); the store is asked
-    on the threadpool only when it cannot."""
-    keys: KeyCache = request.app.state.keys
-    header = request.headers.get("authorization")
+
+async def caller_for(keys: KeyCache, header: str | None) -> Caller:
+    """The caller an ``Authorization`` header names, or AuthError (401). Answered on the
+    event loop when the cache can (nearly every call); the store is asked on the threadpool
+    only when it cannot."""
     try:
         return identify(keys, header, lookup=False)
     except _CacheMiss:

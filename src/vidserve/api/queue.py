@@ -19,16 +19,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vidserve.api.auth import Caller, CallerDep, authenticate, check_limits
+from vidserve.api.auth import Caller, CallerDep, caller_for, check_limits
 from vidserve.api.headers import output_lifetime, request_timeout, webhook_url
 from vidserve.api.wire import (
     REQUEST_ID_HEADER,
     ApiContext,
     base_url,
+    base_url_of,
     error_response,
     get_ctx,
     parse_bool,
+    query_param,
     read_json,
+    scope_header,
     spec_for,
     status_body,
     status_code_for,
@@ -161,16 +164,16 @@ async def _events(
 STATUS_PATH = re.compile(r"^/queue/(?P<app_path>.*)/requests/(?P<request_id>[^/]+)/status$")
 
 
-async def status(request: Request) -> JSONResponse:
+async def _status(scope: Scope, app_path: str, request_id: str) -> JSONResponse:
     """The request's status; ``logs=1`` (or ``true``) includes every log line."""
-    ctx = await get_ctx(request)
-    caller = await authenticate(request)
-    app_path, request_id = request.path_params["app_path"], request.path_params["request_id"]
-    with_logs = parse_bool(request.query_params.get("logs"), "logs")
+    app = scope["app"]
+    ctx: ApiContext = app.state.ctx
+    caller = await caller_for(app.state.keys, scope_header(scope, b"authorization"))
+    with_logs = parse_bool(query_param(scope, "logs"), "logs")
     found = await ctx.reader.read(request_id, 0 if with_logs else None)
     view = visible(found, app_path, request_id, caller.owner)
     return JSONResponse(
-        status_body(view, base_url(request)),
+        status_body(view, base_url_of(scope)),
         status_code=status_code_for(view.status),
         headers={REQUEST_ID_HEADER: request_id},
     )
@@ -178,12 +181,13 @@ async def status(request: Request) -> JSONResponse:
 
 class StatusPolls:
     """ASGI middleware that answers status polls (``GET …/requests/{id}/status``) itself,
-    before FastAPI's routing.
+    before FastAPI's routing, reading what it needs straight from the ASGI scope.
 
     Clients poll this path several times a second per request: it is most of a busy
-    server's traffic, and FastAPI's exception middleware, dependency machinery and a match
-    over every route cost several times the poll itself. Errors are answered by the app's
-    exception handlers, as on any route; it sits inside the request-id middleware."""
+    server's traffic, and FastAPI's exception middleware, dependency machinery, request
+    objects and a match over every route cost several times the poll itself. Errors are
+    answered by the app's exception handlers, as on any route; it sits inside the
+    request-id middleware."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -197,11 +201,10 @@ class StatusPolls:
         if match is None:
             await self.app(scope, receive, send)
             return
-        request = Request({**scope, "path_params": match.groupdict()}, receive)
         try:
-            response: Response = await status(request)
+            response: Response = await _status(scope, *match.group("app_path", "request_id"))
         except Exception as exc:
-            response = await _handled(request, exc)
+            response = await _handled(Request(scope, receive), exc)
         await response(scope, receive, send)
 
 

@@ -20,6 +20,8 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vidserve.api.wire import scope_header
+
 PROXY_PATH = "/api/fal/proxy"
 TARGET_HEADER = b"x-fal-target-url"
 
@@ -34,13 +36,6 @@ _FAL_HOSTS = {
 _HOST_PREFIXES = {"queue": "/queue", "rest": "/rest"}
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 class FalRoutingMiddleware:
     """Rewrites the ASGI scope's path for the proxy route and for fal-style host names."""
 
@@ -51,7 +46,7 @@ class FalRoutingMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             if scope["path"] == PROXY_PATH:
-                target = _header(scope, TARGET_HEADER)
+                target = scope_header(scope, TARGET_HEADER)
                 path_and_query = self._proxy_target(scope, target)
                 if path_and_query is None:
                     await _reject(send, target)
@@ -71,14 +66,14 @@ class FalRoutingMiddleware:
         prefix = _FAL_HOSTS.get(host)
         if prefix is None:
             # A URL of this server itself (status_url, file URLs) is served as is.
-            own = (_header(scope, b"host") or "").lower()
+            own = (scope_header(scope, b"host") or "").lower()
             if parsed.netloc.lower() != own:
                 return None
             prefix = ""
         return prefix + (parsed.path or "/"), parsed.query
 
     def _host_path(self, scope: Scope) -> str | None:
-        host = (_header(scope, b"host") or "").split(":")[0].lower()
+        host = (scope_header(scope, b"host") or "").split(":")[0].lower()
         path: str = scope["path"]
         first = host.split(".", 1)[0]
         prefix = _HOST_PREFIXES.get(first) if "." in host else None

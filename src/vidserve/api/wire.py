@@ -6,11 +6,13 @@ This is the only module that maps vidserve's errors to HTTP status codes.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.types import Scope
 
 from vidserve.api.reads import StatusReader
 from vidserve.config import Settings
@@ -22,6 +24,7 @@ from vidserve.store import Job, JobStore, LogRecord, StatusView
 from vidserve.webhooks.body import failure_payload, failure_status_code
 
 REQUEST_ID_HEADER = "X-Fal-Request-Id"
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 #: Deepest JSON accepted: every schema here nests 4 levels at most.
 MAX_JSON_DEPTH = 32
 ERROR_TYPE_HEADER = "X-Fal-Error-Type"
@@ -83,7 +86,40 @@ async def get_ctx(request: Request) -> ApiContext:
 
 def base_url(request: Request) -> str:
     """The address the client used, so URLs we return are reachable the same way."""
-    return str(request.base_url).rstrip("/")
+    return base_url_of(request.scope)
+
+
+def base_url_of(scope: Scope) -> str:
+    """:func:`base_url` from the ASGI scope, as Starlette's ``request.base_url`` builds it
+    (the Host header, else the server's address; the root path) without building a URL."""
+    scheme = scope.get("scheme", "http")
+    host = scope_header(scope, b"host")
+    if host is None and scope.get("server"):
+        name, port = scope["server"]
+        host = name if port == _DEFAULT_PORTS.get(scheme) else f"{name}:{port}"
+    root = scope.get("app_root_path", scope.get("root_path", ""))
+    return f"{scheme}://{host or ''}{root}".rstrip("/")
+
+
+def scope_header(scope: Scope, name: bytes) -> str | None:
+    """The first ``name`` header of an ASGI scope (``name`` in lower case, as ASGI servers
+    give them)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def query_param(scope: Scope, name: str) -> str | None:
+    """A query parameter of an ASGI scope (the last, if repeated, as Starlette's)."""
+    query = scope.get("query_string", b"")
+    if not query:
+        return None
+    found = None
+    for key, value in urllib.parse.parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if key == name:
+            found = value
+    return found
 
 
 def spec_for(endpoint_id: str) -> EndpointSpec:
