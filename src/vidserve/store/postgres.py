@@ -179,7 +179,11 @@ SELECT x.i, r.request_id, r.endpoint_id, r.owner, r.status, r.progress, r.error,
            FROM vidserve_logs AS l WHERE l.request_id = r.request_id AND l.seq > x.after
        ) END AS logs
 FROM unnest(%s::text[], %s::integer[]) WITH ORDINALITY AS x (id, after, i)
-JOIN vidserve_requests AS r ON r.request_id = x.id
+-- LIMIT 1 (request_id is unique) keeps this a lookup per read: as a plain join the planner
+-- may hash-join a scan of the whole table.
+JOIN LATERAL (
+    SELECT * FROM vidserve_requests WHERE request_id = x.id LIMIT 1
+) AS r ON true
 """
 
 #: Key of the advisory lock that serializes migrations across processes ("vidserve").
