@@ -5,9 +5,10 @@ prints markdown tables; ``bench/README.md`` holds the figures of the last run.
 
 Servers, one process each, one uvicorn worker, access log off, on 127.0.0.1: ``sqlite``
 (``create_app`` over a ``SQLiteJobStore`` in a temporary folder), ``postgres`` (over a
-``PostgresJobStore``, default pool, on a throwaway database, dropped afterwards) and
-``bare``, the peer: a plain Starlette route on the same path answering a constant status
-body of the same shape and size (202, ``X-Fal-Request-Id``), through the same uvicorn.
+``PostgresJobStore`` on a throwaway database, dropped afterwards), both started by
+``run_http`` as ``vidserve api`` starts them, and ``bare``, the peer: a plain Starlette route
+on the same path answering a constant status body of the same shape and size (202,
+``X-Fal-Request-Id``), through the same uvicorn.
 Each store holds 1000 requests of a real endpoint before its server starts: 500 IN_QUEUE,
 200 IN_PROGRESS (claimed), 300 COMPLETED (claimed, logged, completed). No worker runs.
 Polls go over all of them, shuffled: half are IN_QUEUE, whose ``queue_position`` (0..499)
