@@ -11,7 +11,7 @@ import pytest
 
 from vidserve.errors import NotFoundError
 from vidserve.storage.base import new_key
-from vidserve.storage.s3 import ENDPOINT_ENV, S3Storage
+from vidserve.storage.s3 import ENDPOINT_ENV, PUBLIC_ENDPOINT_ENV, S3Storage
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -88,6 +88,23 @@ def test_endpoint_comes_from_the_environment(
     key = storage.put_bytes(b"hello", content_type="text/plain", file_name="h.txt").key
     assert storage.read_bytes(key, 5) == b"hello"
     assert storage.presigned_url(key).startswith(f"{s3_endpoint}/{bucket}/{key}?")
+
+
+def test_presigned_urls_name_the_public_endpoint_when_clients_see_another(
+    s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The servers write through one address; clients are sent to the one they can reach."""
+    public = s3_endpoint.replace("127.0.0.1", "localhost")
+    monkeypatch.setenv(PUBLIC_ENDPOINT_ENV, public)
+    storage = S3Storage(bucket, endpoint_url=s3_endpoint)
+    key = storage.put_bytes(DATA, content_type="video/mp4", file_name="v.mp4").key
+    url = storage.download_url(key)
+    assert url is not None and url.startswith(f"{public}/{bucket}/{key}?")
+    assert httpx.get(url).content == DATA
+    monkeypatch.delenv(PUBLIC_ENDPOINT_ENV)
+    same = S3Storage(bucket, endpoint_url=s3_endpoint, public_endpoint_url=s3_endpoint + "/")
+    assert same.signer is same.client
+    assert same.presigned_url(key).startswith(f"{s3_endpoint}/{bucket}/{key}?")
 
 
 def test_explicit_credentials_are_used(s3_endpoint: str, bucket: str) -> None:

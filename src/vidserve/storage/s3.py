@@ -7,7 +7,10 @@ from it, and S3 answers HTTP Range requests itself.
 
 Credentials and region come from boto3's usual chain (``AWS_ACCESS_KEY_ID``, profiles,
 instance roles...) unless given; the endpoint from ``endpoint_url`` or
-``VIDSERVE_S3_ENDPOINT_URL`` (AWS itself when neither is set).
+``VIDSERVE_S3_ENDPOINT_URL`` (AWS itself when neither is set). When clients reach the bucket
+at another address than the servers do (MinIO on a private network behind a public proxy),
+``public_endpoint_url`` or ``VIDSERVE_S3_PUBLIC_ENDPOINT_URL`` names it: presigned URLs are
+signed for that host (the proxy must pass the ``Host`` header through unchanged).
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from vidserve.storage.base import FileStorage, StoredFile, new_key, safe_file_na
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
 
-__all__ = ["DEFAULT_PRESIGN_EXPIRES", "ENDPOINT_ENV", "S3Storage"]
+__all__ = ["DEFAULT_PRESIGN_EXPIRES", "ENDPOINT_ENV", "PUBLIC_ENDPOINT_ENV", "S3Storage"]
 
 #: Environment variable naming the S3 endpoint, for MinIO, R2, moto and friends.
 ENDPOINT_ENV = "VIDSERVE_S3_ENDPOINT_URL"
+#: Environment variable naming the endpoint presigned URLs point clients at, when it differs.
+PUBLIC_ENDPOINT_ENV = "VIDSERVE_S3_PUBLIC_ENDPOINT_URL"
 #: Seconds a presigned download URL stays valid unless the storage is told otherwise.
 DEFAULT_PRESIGN_EXPIRES = 3600
 
@@ -70,10 +75,11 @@ def _build_client(
 class S3Storage(FileStorage):
     """Files as objects ``<prefix><hex>/<name>`` in one bucket.
 
-    ``presign_expires`` is the lifetime in seconds of the URLs downloads are redirected to.
-    ``client`` replaces the one built from the other settings (an S3 client is thread-safe,
-    and building one costs a few hundred milliseconds). The bucket must exist; vidserve
-    never creates or configures buckets.
+    ``presign_expires`` is the lifetime in seconds of the URLs downloads are redirected to;
+    ``public_endpoint_url`` the address they name, when clients reach the bucket elsewhere
+    than ``endpoint_url``. ``client`` replaces the one built from the other settings (an S3
+    client is thread-safe, and building one costs a few hundred milliseconds). The bucket
+    must exist; vidserve never creates or configures buckets.
     """
 
     def __init__(
@@ -87,6 +93,7 @@ class S3Storage(FileStorage):
         secret_access_key: str | None = None,
         session_token: str | None = None,
         presign_expires: int = DEFAULT_PRESIGN_EXPIRES,
+        public_endpoint_url: str | None = None,
         client: S3Client | None = None,
     ) -> None:
         if not bucket:
@@ -105,6 +112,19 @@ class S3Storage(FileStorage):
         )
         #: Where the bucket is served from (AWS's regional endpoint when none was given).
         self.endpoint_url: str = self.client.meta.endpoint_url
+        public = public_endpoint_url or os.environ.get(PUBLIC_ENDPOINT_ENV) or None
+        #: The client presigned URLs are made with. Signing is local and covers the host,
+        #: so with a public endpoint it is a client of that endpoint, built from the same
+        #: settings (credentials, region), never used to connect.
+        self.signer: S3Client = self.client
+        if public is not None and public.rstrip("/") != self.endpoint_url.rstrip("/"):
+            self.signer = _build_client(
+                public,
+                region or self.client.meta.region_name,
+                access_key_id,
+                secret_access_key,
+                session_token,
+            )
 
     def __repr__(self) -> str:
         return f"S3Storage(bucket={self.bucket!r}, prefix={self.prefix!r})"
@@ -196,7 +216,7 @@ class S3Storage(FileStorage):
         client_method = _PRESIGN_METHODS.get(method.upper())
         if client_method is None:
             raise ValueError(f"presigned URLs are for GET or HEAD, not {method}")
-        return self.client.generate_presigned_url(
+        return self.signer.generate_presigned_url(
             client_method,
             Params={"Bucket": self.bucket, "Key": self.object_key(key)},
             ExpiresIn=expires_in or self.presign_expires,
