@@ -8,6 +8,7 @@ is never held in memory whole.
 from __future__ import annotations
 
 import contextlib
+import functools
 import queue
 import threading
 from dataclasses import dataclass
@@ -33,6 +34,22 @@ _STOP: Final = object()
 _COLOUR_TAGS: Final = {"colorspace": 6, "color_range": 1, "color_primaries": 1, "color_trc": 1}
 
 
+@functools.cache
+def _x264_params() -> dict[str, str]:
+    """Options that keep libx264's output the same for the same frames.
+
+    On CPUs with AVX-512 (seen on AMD EPYC virtual machines), x264's AVX-512 code gave a
+    different bitstream from run to run for identical frames and settings, in most runs of
+    a busy process; with its instruction sets capped at AVX2 (which every AVX-512 CPU has)
+    the output is the same every time, and the same as with no assembly at all."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            avx512 = any(line.startswith("flags") and " avx512f" in line for line in info)
+    except OSError:  # not Linux: x264 picks its code as it likes
+        return {}
+    return {"x264-params": "asm=AVX2"} if avx512 else {}
+
+
 class EncoderError(RuntimeError):
     """The encoder thread failed; the original error is the ``__cause__``."""
 
@@ -47,7 +64,8 @@ class VideoWriter:
     exception calls :meth:`abort`, which deletes the partial file.
 
     Output bytes are reproducible: libx264 runs with a fixed thread count (its frame threads
-    produce the same bitstream for the same thread count) and no clock-derived metadata.
+    produce the same bitstream for the same thread count), without its AVX-512 code (see
+    :func:`_x264_params`) and with no clock-derived metadata.
     """
 
     def __init__(
@@ -97,7 +115,7 @@ class VideoWriter:
         stream.codec_context.thread_count = threads
         for name, value in _COLOUR_TAGS.items():
             setattr(stream.codec_context, name, value)
-        stream.options = {"crf": str(crf), "preset": preset}
+        stream.options = {"crf": str(crf), "preset": preset, **_x264_params()}
         return stream
 
     def write(self, frame: Frame) -> None:
