@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from vidserve.api import create_app
 
 from fakes import Harness
 from helpers import data_uri, make_image
@@ -50,6 +55,22 @@ def test_js_multipart_parts_then_complete(harness: Harness) -> None:
     assert harness.client.get(body["file_url"]).content == b"a" * 10 + b"b" * 5
 
 
+def test_multipart_parts_may_reach_different_api_processes(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Behind a load balancer each call of one upload may reach another API process (here:
+    another app on the same store and storage, with a data folder of its own)."""
+    other_settings = replace(harness.settings, data_dir=tmp_path / "other-process")
+    other = TestClient(create_app(other_settings, harness.store, harness.storage))
+    body = harness.client.post("/rest/storage/upload/initiate-multipart", json={}).json()
+    url = body["upload_url"]
+    first = harness.client.put(f"{url}/1", content=b"first half, ").json()
+    second = other.put(f"{url}/2", content=b"second half").json()
+    done = other.post(f"{url}/complete", json={"parts": [first, second]})
+    assert done.status_code == 200, done.text
+    assert harness.client.get(body["file_url"]).content == b"first half, second half"
+
+
 def test_complete_with_a_missing_part_is_422(harness: Harness) -> None:
     url = harness.client.post("/rest/storage/upload/initiate-multipart", json={}).json()[
         "upload_url"
@@ -60,6 +81,10 @@ def test_complete_with_a_missing_part_is_422(harness: Harness) -> None:
     )
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "parts", 1]
+    for bad in ("1", 0, 10_001, True, None):
+        answer = harness.client.post(f"{url}/complete", json={"parts": [{"partNumber": bad}]})
+        assert answer.status_code == 422, bad
+        assert answer.json()["detail"][0]["loc"] == ["body", "parts", 0, "partNumber"]
 
 
 def test_cdn_upload_needs_the_token(harness: Harness) -> None:

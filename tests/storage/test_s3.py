@@ -42,6 +42,29 @@ def test_big_files_go_up_in_parts_with_their_metadata(
     assert s3_storage.read_bytes(stored.key, stored.size) == src.read_bytes()
 
 
+def test_big_parts_are_joined_by_the_bucket_itself(
+    s3_storage: S3Storage, s3_client: S3Client, tmp_path: Path
+) -> None:
+    """Parts of S3's minimum size are copied into a multipart upload server-side: the joined
+    object is a three-part one, with the grant's type and name, and the parts are gone."""
+    upload = "fedcba9876543210fedcba9876543210"
+    chunks = [os.urandom(5 * 1024 * 1024), os.urandom(5 * 1024 * 1024), b"tail"]
+    for number, chunk in enumerate(chunks, 1):
+        (tmp_path / "part").write_bytes(chunk)
+        s3_storage.put_part(upload, number, tmp_path / "part")
+    key = new_key("clip.mp4")
+    s3_storage.join_parts(
+        upload, [1, 2, 3], key=key, content_type="video/mp4", file_name="clip.mp4"
+    )
+    head = s3_client.head_object(Bucket=s3_storage.bucket, Key=s3_storage.object_key(key))
+    assert head["ETag"].strip('"').endswith("-3")
+    assert (head["ContentType"], head["ContentLength"]) == ("video/mp4", 10 * 1024 * 1024 + 4)
+    assert head["ContentDisposition"] == 'inline; filename="clip.mp4"'
+    assert s3_storage.read_bytes(key, 11 * 1024 * 1024) == b"".join(chunks)
+    listed = s3_client.list_objects_v2(Bucket=s3_storage.bucket, Prefix="vid/out/_parts/")
+    assert listed.get("KeyCount", 0) == 0
+
+
 def test_presigned_url_downloads_the_exact_bytes_with_range(s3_storage: S3Storage) -> None:
     key = s3_storage.put_bytes(DATA, content_type="video/mp4", file_name="v.mp4").key
     url = s3_storage.presigned_url(key)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from vidserve.errors import FileTooLargeError, NotFoundError
 from vidserve.storage import FileStorage
-from vidserve.storage.base import new_key
+from vidserve.storage.base import MissingPartError, new_key
 
 DATA = bytes(range(256)) * 64  # 16 KiB, every byte value
 
@@ -89,3 +90,64 @@ def test_delete_removes_the_file_and_is_idempotent(storage: FileStorage) -> None
     storage.delete(f"{'f' * 32}/never.mp4")  # never there: fine
     storage.delete("../../etc/passwd")  # malformed: nothing to delete
     assert storage.read_bytes(other, 100) == b"keep"
+
+
+# -- multipart uploads: parts kept in storage, joined in the client's order ------------------
+
+UPLOAD = "0123456789abcdef0123456789abcdef"
+
+
+def parts(storage: FileStorage, tmp_path: Path, chunks: dict[int, bytes]) -> None:
+    for number, chunk in chunks.items():
+        src = tmp_path / f"part-{number}"
+        src.write_bytes(chunk)
+        storage.put_part(UPLOAD, number, src)
+
+
+def test_parts_are_joined_in_the_order_given(storage: FileStorage, tmp_path: Path) -> None:
+    parts(storage, tmp_path, {1: b"one-", 2: b"two-", 3: b"three"})
+    parts(storage, tmp_path, {2: b"TWO-"})  # a retried part replaces the first try
+    key = new_key("joined.bin")
+    stored = storage.join_parts(
+        UPLOAD, [3, 1, 2], key=key, content_type="video/mp4", file_name="joined.bin"
+    )
+    assert stored == type(stored)(key, "video/mp4", "joined.bin", 13)
+    assert storage.read_bytes(key, 100) == b"threeone-TWO-"
+
+
+def test_joining_removes_the_uploads_parts(storage: FileStorage, tmp_path: Path) -> None:
+    parts(storage, tmp_path, {1: b"a", 2: b"b", 7: b"never named"})
+    storage.join_parts(UPLOAD, [1, 2], key=new_key("x"), content_type="t/t", file_name="x")
+    with pytest.raises(MissingPartError) as missing:
+        storage.join_parts(UPLOAD, [7], key=new_key("y"), content_type="t/t", file_name="y")
+    assert missing.value.number == 7
+
+
+def test_a_part_never_uploaded_is_named(storage: FileStorage, tmp_path: Path) -> None:
+    parts(storage, tmp_path, {1: b"a", 3: b"c"})
+    key = new_key("z")
+    with pytest.raises(MissingPartError, match="part 2 was not uploaded"):
+        storage.join_parts(UPLOAD, [1, 2, 3], key=key, content_type="t/t", file_name="z")
+    with pytest.raises(NotFoundError):
+        storage.read_bytes(key, 10)  # nothing half-made under the key
+
+
+@pytest.mark.parametrize(("upload", "number"), [("../etc", 1), (UPLOAD.upper(), 1), (UPLOAD, 0)])
+def test_malformed_parts_are_refused(
+    storage: FileStorage, tmp_path: Path, upload: str, number: int
+) -> None:
+    src = tmp_path / "p"
+    src.write_bytes(b"x")
+    with pytest.raises(ValueError, match="malformed upload id|part numbers run"):
+        storage.put_part(upload, number, src)
+
+
+def test_abandoned_uploads_parts_are_dropped(storage: FileStorage, tmp_path: Path) -> None:
+    parts(storage, tmp_path, {1: b"a", 2: b"b"})
+    assert storage.drop_stale_parts(time.time() - 3600) == 0  # arrived just now: kept
+    storage.join_parts(UPLOAD, [1], key=new_key("kept"), content_type="t/t", file_name="kept")
+    parts(storage, tmp_path, {1: b"again"})
+    assert storage.drop_stale_parts(time.time() + 60) == 1  # everything counts as stale
+    with pytest.raises(MissingPartError):
+        storage.join_parts(UPLOAD, [1], key=new_key("x"), content_type="t/t", file_name="x")
+    assert storage.drop_stale_parts(time.time() + 60) == 0

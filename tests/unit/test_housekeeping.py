@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from vidserve.errors import NotFoundError
 from vidserve.schema import ErrorType
 from vidserve.storage import LocalStorage
+from vidserve.storage.base import PARTS_LIFETIME, PARTS_PREFIX
 from vidserve.store import JobStore, NewJob
 from vidserve.store.sqlite import SQLiteJobStore
 from vidserve.webhooks import RetryPolicy, WebhookSigner
@@ -57,3 +59,24 @@ def test_the_running_housekeeper_times_out_unstarted_requests(
         time.sleep(0.05)
         job = store.get("late")
     assert job is not None and job.error_type == ErrorType.REQUEST_TIMEOUT
+
+
+def test_abandoned_upload_parts_are_dropped_now_and_then(
+    parts: tuple[JobStore, LocalStorage, Housekeeper], tmp_path: Path
+) -> None:
+    _, storage, keeper = parts
+    src = tmp_path / "part"
+    src.write_bytes(b"x")
+    old, fresh = "a" * 32, "b" * 32
+    storage.put_part(old, 1, src)
+    storage.put_part(fresh, 1, src)
+    stale = time.time() - PARTS_LIFETIME - 60
+    os.utime(storage.root / PARTS_PREFIX / old / "00001", (stale, stale))
+    keeper.run_once()
+    assert not (storage.root / PARTS_PREFIX / old).exists()
+    assert (storage.root / PARTS_PREFIX / fresh / "00001").is_file()
+    # The next look is PARTS_SWEEP_SECONDS away, not a round away: a listing costs on S3.
+    os.utime(storage.root / PARTS_PREFIX / fresh / "00001", (stale, stale))
+    keeper.run_once()
+    assert (storage.root / PARTS_PREFIX / fresh).exists()
+    assert keeper.sweep_parts() == 1

@@ -9,14 +9,15 @@
   ``PUT {upload_url}/{n}`` (JSON ``{partNumber, etag}``) and ``POST {upload_url}/complete``.
 
 Upload URLs and upload ids are signed tokens naming the storage key, so any API process
-that shares the secret can take the bytes. Bodies stream to disk under a size cap.
+that shares the secret can take the bytes. Bodies stream to disk under a size cap, then go
+to storage; so do multipart uploads' parts, so any API process of a fleet can take the next
+part or complete the upload.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,12 +32,13 @@ from vidserve.api.signing import Signer
 from vidserve.api.wire import ApiContext, PayloadTooLargeError, base_url, get_ctx, read_json
 from vidserve.errors import InputError, NotFoundError
 from vidserve.storage import StoredFile, safe_file_name
-from vidserve.storage.base import new_key
+from vidserve.storage.base import MAX_PARTS, PARTS_LIFETIME, MissingPartError, new_key
 
 router = APIRouter(include_in_schema=False)
 Ctx = Annotated[ApiContext, Depends(get_ctx)]
 
 UPLOAD_TTL = 3600.0
+assert UPLOAD_TTL < PARTS_LIFETIME  # noqa: S101 - parts outlive the grants that made them
 CDN_TOKEN_TTL = 3600.0
 _UPLOAD = "upload"
 _CDN = "cdn-token"
@@ -222,18 +224,30 @@ async def complete_upload(token: str, request: Request, ctx: Ctx) -> dict[str, s
 # --- multipart parts ----------------------------------------------------------------------------
 
 
-def _parts_dir(ctx: ApiContext, upload_id: str) -> Path:
-    return ctx.settings.uploads_dir / hashlib.sha256(upload_id.encode()).hexdigest()[:32]
+def _upload_name(upload_id: str) -> str:
+    """The storage's name of an upload: a digest of its (long, signed) id."""
+    return hashlib.sha256(upload_id.encode()).hexdigest()[:32]
 
 
 async def _save_part(request: Request, ctx: ApiContext, upload_id: str, part: int) -> str:
-    if not 1 <= part <= 10_000:
-        raise InputError.at(("path", "part"), "part numbers run from 1 to 10000")
-    directory = _parts_dir(ctx, upload_id)
-    spooled = await _spool(request, ctx, directory)
-    digest = hashlib.md5(spooled.read_bytes(), usedforsecurity=False).hexdigest()
-    spooled.replace(directory / f"{part:05d}")
-    return f'"{digest}"'
+    """Keep the body as a part, in storage (any API process may get the next part or the
+    completion); its ETag is the MD5 of its bytes, as S3's."""
+    if not 1 <= part <= MAX_PARTS:
+        raise InputError.at(("path", "part"), f"part numbers run from 1 to {MAX_PARTS}")
+    spooled = await _spool(request, ctx, ctx.settings.uploads_dir)
+    try:
+
+        def keep() -> str:
+            digest = hashlib.md5(usedforsecurity=False)
+            with open(spooled, "rb") as body:
+                while chunk := body.read(1024 * 1024):
+                    digest.update(chunk)
+            ctx.storage.put_part(_upload_name(upload_id), part, spooled)
+            return digest.hexdigest()
+
+        return f'"{await run_in_threadpool(keep)}"'
+    finally:
+        spooled.unlink(missing_ok=True)
 
 
 async def _assemble(
@@ -244,21 +258,24 @@ async def _assemble(
     parts = body.get("parts") if isinstance(body, dict) else None
     if not isinstance(parts, list) or not parts:
         raise InputError.at(("body", "parts"), "list the uploaded parts to complete")
-    directory = _parts_dir(ctx, upload_id)
-
-    def join() -> None:
-        joined = directory / "joined"
-        with open(joined, "wb") as out:
-            for i, item in enumerate(parts):
-                number = item.get("partNumber") if isinstance(item, dict) else None
-                path = directory / f"{number:05d}" if isinstance(number, int) else None
-                if path is None or not path.is_file():
-                    raise InputError.at(("body", "parts", i), f"part {number} was not uploaded")
-                with open(path, "rb") as src:
-                    shutil.copyfileobj(src, out)
-        ctx.storage.put_file(
-            joined, content_type=grant["type"], file_name=grant["name"], key=grant["key"]
+    numbers = []
+    for i, item in enumerate(parts):
+        number = item.get("partNumber") if isinstance(item, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool) or not 1 <= number <= MAX_PARTS:
+            raise InputError.at(
+                ("body", "parts", i, "partNumber"), f"a part number from 1 to {MAX_PARTS}"
+            )
+        numbers.append(number)
+    try:
+        await run_in_threadpool(
+            ctx.storage.join_parts,
+            _upload_name(upload_id),
+            numbers,
+            key=grant["key"],
+            content_type=grant["type"],
+            file_name=grant["name"],
         )
-        shutil.rmtree(directory, ignore_errors=True)
-
-    await run_in_threadpool(join)
+    except MissingPartError as exc:
+        raise InputError.at(
+            ("body", "parts", numbers.index(exc.number)), f"part {exc.number} was not uploaded"
+        ) from None

@@ -11,13 +11,40 @@ import abc
 import re
 import secrets
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from vidserve.errors import NotFoundError
 
 #: Path under the API's base URL where stored files are served (or redirected from).
 FILES_PREFIX = "/files/"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+#: Folder (local) or key prefix (S3) of multipart uploads' parts: not a well-formed key.
+PARTS_PREFIX = "_parts"
+#: Part numbers run from 1 to this, as in S3.
+MAX_PARTS = 10_000
+#: An upload's parts are abandoned this long after its last part arrived: longer than an
+#: upload grant lives (``api.uploads.UPLOAD_TTL``), so it can no longer be completed.
+PARTS_LIFETIME = 2 * 3600.0
+
+
+class MissingPartError(NotFoundError):
+    """A multipart upload was completed naming a part that was never uploaded."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"part {number} was not uploaded")
+        self.number = number
+
+
+def check_part(upload: str, number: int) -> None:
+    """Refuse a malformed upload id (32 hex digits) or part number (1 to MAX_PARTS)."""
+    if not _UPLOAD_ID.fullmatch(upload):
+        raise ValueError(f"malformed upload id {upload!r}")
+    if not 1 <= number <= MAX_PARTS:
+        raise ValueError(f"part numbers run from 1 to {MAX_PARTS}, not {number}")
 
 
 def safe_file_name(name: str | None, default: str = "file.bin") -> str:
@@ -74,6 +101,24 @@ class FileStorage(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Remove the file. Deleting an absent (or malformed) key is not an error."""
+
+    @abc.abstractmethod
+    def put_part(self, upload: str, number: int, src: Path) -> None:
+        """Keep a copy of ``src`` as part ``number`` of multipart upload ``upload`` (32 hex
+        digits), replacing an earlier one. Parts live in the storage itself, so any API
+        process of a fleet may take the next part or complete the upload."""
+
+    @abc.abstractmethod
+    def join_parts(
+        self, upload: str, numbers: Sequence[int], *, key: str, content_type: str, file_name: str
+    ) -> StoredFile:
+        """Store the upload's parts, in the order of ``numbers``, as one file under ``key``,
+        then delete every part of the upload. MissingPartError names the first absent one."""
+
+    @abc.abstractmethod
+    def drop_stale_parts(self, before: float) -> int:
+        """Delete the parts of every upload whose newest part arrived before ``before`` (unix
+        time): uploads that were abandoned. Returns how many uploads."""
 
     def download_url(self, key: str, method: str = "GET") -> str | None:
         """Where the API should redirect a ``GET``/``HEAD`` of ``/files/<key>``, or None when

@@ -6,10 +6,20 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from vidserve.errors import FileTooLargeError, NotFoundError
-from vidserve.storage.base import FILES_PREFIX, FileStorage, StoredFile, new_key, split_key
+from vidserve.storage.base import (
+    FILES_PREFIX,
+    PARTS_PREFIX,
+    FileStorage,
+    MissingPartError,
+    StoredFile,
+    check_part,
+    new_key,
+    split_key,
+)
 
 __all__ = ["FILES_PREFIX", "LocalStorage"]
 
@@ -74,3 +84,48 @@ class LocalStorage(FileStorage):
         # concurrent writer may have refilled it (or it is gone): either way, leave it be.
         with contextlib.suppress(OSError):
             path.parent.rmdir()
+
+    def _part(self, upload: str, number: int) -> Path:
+        check_part(upload, number)
+        return self.root / PARTS_PREFIX / upload / f"{number:05d}"
+
+    def put_part(self, upload: str, number: int, src: Path) -> None:
+        target = self._part(upload, number)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, target)
+
+    def join_parts(
+        self, upload: str, numbers: Sequence[int], *, key: str, content_type: str, file_name: str
+    ) -> StoredFile:
+        if not numbers:
+            raise ValueError("a multipart upload joins at least one part")
+        paths = [self._part(upload, number) for number in numbers]
+        for number, path in zip(numbers, paths, strict=True):
+            if not path.is_file():
+                raise MissingPartError(number)
+        key, target = self._target(file_name, key)
+        tmp = target.with_name(f".{target.name}.part")
+        with open(tmp, "wb") as out:
+            for path in paths:
+                with open(path, "rb") as part:
+                    shutil.copyfileobj(part, out, 1024 * 1024)
+        os.replace(tmp, target)
+        shutil.rmtree(self.root / PARTS_PREFIX / upload, ignore_errors=True)
+        return StoredFile(key, content_type, target.name, target.stat().st_size)
+
+    def drop_stale_parts(self, before: float) -> int:
+        dropped = 0
+        for folder in (self.root / PARTS_PREFIX).glob("*"):
+            try:
+                newest = max(
+                    (part.stat().st_mtime for part in folder.iterdir()),
+                    default=folder.stat().st_mtime,
+                )
+            except OSError:  # joined or dropped by another process meanwhile
+                continue
+            if newest < before:
+                shutil.rmtree(folder, ignore_errors=True)
+                dropped += 1
+        return dropped

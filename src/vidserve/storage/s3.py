@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,10 +28,20 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from vidserve.errors import FileTooLargeError, NotFoundError
-from vidserve.storage.base import FileStorage, StoredFile, new_key, safe_file_name, split_key
+from vidserve.storage.base import (
+    PARTS_PREFIX,
+    FileStorage,
+    MissingPartError,
+    StoredFile,
+    check_part,
+    new_key,
+    safe_file_name,
+    split_key,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 
 __all__ = ["DEFAULT_PRESIGN_EXPIRES", "ENDPOINT_ENV", "PUBLIC_ENDPOINT_ENV", "S3Storage"]
 
@@ -42,6 +55,9 @@ DEFAULT_PRESIGN_EXPIRES = 3600
 # HEAD answers a bare 404; GET names the error.
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _PRESIGN_METHODS = {"GET": "get_object", "HEAD": "head_object"}
+#: S3's bounds on a part of a multipart upload (except the last, which may be smaller).
+MIN_COPY_PART = 5 * 1024 * 1024
+MAX_COPY_PART = 5 * 1024 * 1024 * 1024
 
 
 def _is_missing(exc: ClientError) -> bool:
@@ -197,6 +213,112 @@ class S3Storage(FileStorage):
         except ClientError as exc:
             if not _is_missing(exc):
                 raise
+
+    # -- multipart uploads: parts are objects under <prefix>_parts/<upload>/ ----------------
+
+    def _part_key(self, upload: str, number: int) -> str:
+        check_part(upload, number)
+        return f"{self.prefix}{PARTS_PREFIX}/{upload}/{number:05d}"
+
+    def put_part(self, upload: str, number: int, src: Path) -> None:
+        self.client.upload_file(str(src), self.bucket, self._part_key(upload, number))
+
+    def join_parts(
+        self, upload: str, numbers: Sequence[int], *, key: str, content_type: str, file_name: str
+    ) -> StoredFile:
+        """The bucket joins the parts itself (a multipart upload copying each part object)
+        when S3 allows it: every part but the last at least 5 MiB, none over 5 GiB. Smaller
+        parts pass through this process once."""
+        if not numbers:
+            raise ValueError("a multipart upload joins at least one part")
+        key, name, object_key = self._target(file_name, key)
+        sources = [self._part_key(upload, number) for number in numbers]
+        sizes = []
+        for number, source in zip(numbers, sources, strict=True):
+            try:
+                sizes.append(
+                    self.client.head_object(Bucket=self.bucket, Key=source)["ContentLength"]
+                )
+            except ClientError as exc:
+                if _is_missing(exc):
+                    raise MissingPartError(number) from None
+                raise
+        extra = {"ContentType": content_type, "ContentDisposition": self._disposition(name)}
+        if max(sizes) <= MAX_COPY_PART and min(sizes[:-1], default=MIN_COPY_PART) >= MIN_COPY_PART:
+            self._copy_parts(sources, object_key, extra)
+        else:
+            with tempfile.TemporaryDirectory(prefix="vidserve-join-") as tmp:
+                joined = Path(tmp) / "joined"
+                with open(joined, "wb") as out:
+                    for source in sources:
+                        # Streamed in order (download_fileobj writes at the object's own
+                        # offsets, from the start of the file).
+                        obj = self.client.get_object(Bucket=self.bucket, Key=source)
+                        with contextlib.closing(obj["Body"]) as body:
+                            shutil.copyfileobj(body, out, 1024 * 1024)
+                self.client.upload_file(str(joined), self.bucket, object_key, ExtraArgs=extra)
+        self._drop_parts(upload)
+        return StoredFile(key, content_type, name, sum(sizes))
+
+    def _copy_parts(self, sources: list[str], object_key: str, extra: dict[str, str]) -> None:
+        started = self.client.create_multipart_upload(
+            Bucket=self.bucket,
+            Key=object_key,
+            ContentType=extra["ContentType"],
+            ContentDisposition=extra["ContentDisposition"],
+        )
+        upload_id = started["UploadId"]
+        try:
+            done: list[CompletedPartTypeDef] = []
+            for number, source in enumerate(sources, 1):
+                copied = self.client.upload_part_copy(
+                    Bucket=self.bucket,
+                    Key=object_key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource={"Bucket": self.bucket, "Key": source},
+                )
+                done.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=object_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": done},
+            )
+        except BaseException:
+            with contextlib.suppress(ClientError):
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=object_key, UploadId=upload_id
+                )
+            raise
+
+    def drop_stale_parts(self, before: float) -> int:
+        root = f"{self.prefix}{PARTS_PREFIX}/"
+        newest: dict[str, float] = {}
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=root
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                upload = item["Key"][len(root) :].split("/", 1)[0]
+                modified = item["LastModified"].timestamp()
+                newest[upload] = max(newest.get(upload, modified), modified)
+        stale = [upload for upload, at in newest.items() if at < before]
+        for upload in stale:
+            self._drop_parts(upload)
+        return len(stale)
+
+    def _drop_parts(self, upload: str) -> None:
+        """Delete every part object of the upload, named in the join or not."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}{PARTS_PREFIX}/{upload}/"
+        )
+        for page in pages:
+            objects: list[ObjectIdentifierTypeDef] = [
+                {"Key": item["Key"]} for item in page.get("Contents", [])
+            ]
+            if objects:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects})
 
     def exists(self, key: str) -> bool:
         """Whether the object is there (one HEAD request)."""

@@ -1,5 +1,6 @@
 """Chores every vidserve process runs in the background, whatever its role: time out
-requests that missed their start deadline, delete expired files, deliver due webhooks.
+requests that missed their start deadline, delete expired files, deliver due webhooks, and
+now and then drop the parts of abandoned multipart uploads.
 
 Each chore is safe to run in many processes at once: the store hands each piece of work to
 one of them (leases for webhooks; idempotent deletes for files), so a fleet needs no
@@ -10,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from vidserve.storage import FileStorage
+from vidserve.storage.base import PARTS_LIFETIME
 from vidserve.store import JobStore
 from vidserve.webhooks.dispatcher import WebhookDispatcher
 
@@ -19,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 #: Files deleted per round; more wait for the next.
 _SWEEP_BATCH = 100
+#: How often a process looks for abandoned upload parts (a listing of the parts on S3).
+PARTS_SWEEP_SECONDS = 600.0
 
 
 class Housekeeper:
@@ -35,6 +40,7 @@ class Housekeeper:
         self.storage = storage
         self.webhooks = webhooks
         self.interval = interval
+        self._next_parts_sweep = 0.0  # monotonic time
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="vidserve-housekeeper", daemon=True)
 
@@ -54,6 +60,9 @@ class Housekeeper:
         if timed_out:
             logger.info("%d request(s) did not start within their start timeout", timed_out)
         self.sweep_files()
+        if time.monotonic() >= self._next_parts_sweep:
+            self._next_parts_sweep = time.monotonic() + PARTS_SWEEP_SECONDS
+            self.sweep_parts()
         self.webhooks.run_once()
 
     def sweep_files(self) -> int:
@@ -65,6 +74,14 @@ class Housekeeper:
             self.store.forget_files(keys)
             logger.info("deleted %d expired file(s)", len(keys))
         return len(keys)
+
+    def sweep_parts(self) -> int:
+        """Delete the parts of uploads abandoned for :data:`PARTS_LIFETIME`. Returns how
+        many uploads."""
+        dropped = self.storage.drop_stale_parts(time.time() - PARTS_LIFETIME)
+        if dropped:
+            logger.info("dropped the parts of %d abandoned upload(s)", dropped)
+        return dropped
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
