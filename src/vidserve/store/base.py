@@ -193,6 +193,23 @@ class StatusView:
     #: Log lines after the asked-for number; None when not asked for.
     logs: list[LogRecord] | None
 
+    @classmethod
+    def from_row(cls, row: Any, logs: list[LogRecord] | None) -> StatusView:
+        """From a backend's row holding the view's columns by name (``inference_time`` and
+        ``position`` as the status query computes them)."""
+        return cls(
+            request_id=row["request_id"],
+            endpoint_id=row["endpoint_id"],
+            owner=row["owner"],
+            status=Status(row["status"]),
+            progress=row["progress"],
+            inference_time=row["inference_time"],
+            error=row["error"],
+            error_type=row["error_type"],
+            position=row["position"],
+            logs=logs,
+        )
+
 
 #: One status read: a request id, and the log number after which to include its log lines
 #: (None: no logs).

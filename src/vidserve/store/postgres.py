@@ -260,18 +260,8 @@ def _status_views(rows: list[DictRow], count: int) -> list[StatusView | None]:
     views: list[StatusView | None] = [None] * count
     for row in rows:
         logs = row["logs"]
-        views[row["i"] - 1] = StatusView(
-            request_id=row["request_id"],
-            endpoint_id=row["endpoint_id"],
-            owner=row["owner"],
-            status=Status(row["status"]),
-            progress=row["progress"],
-            inference_time=row["inference_time"],
-            error=row["error"],
-            error_type=row["error_type"],
-            position=row["position"],
-            logs=None if logs is None else [LogRecord(*line) for line in logs],
-        )
+        records = None if logs is None else [LogRecord(*line) for line in logs]
+        views[row["i"] - 1] = StatusView.from_row(row, records)
     return views
 
 

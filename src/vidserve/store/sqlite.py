@@ -317,20 +317,7 @@ class SQLiteJobStore(JobStore):
                 views.append(None)
                 continue
             records = None if logs_after is None else self.logs(request_id, logs_after)
-            views.append(
-                StatusView(
-                    request_id=row["request_id"],
-                    endpoint_id=row["endpoint_id"],
-                    owner=row["owner"],
-                    status=Status(row["status"]),
-                    progress=row["progress"],
-                    inference_time=row["inference_time"],
-                    error=row["error"],
-                    error_type=row["error_type"],
-                    position=row["position"],
-                    logs=records,
-                )
-            )
+            views.append(StatusView.from_row(row, records))
         return views
 
     def logs(self, request_id: str, after_seq: int = 0) -> list[LogRecord]:
