@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from starlette._utils import get_route_path
 from starlette.requests import Request
 
-from vidserve.api.wire import base_url_of, query_param, scope_header
+from vidserve.api.wire import base_url_of, query_param, route_path, scope_header
 
 
 def scope(
@@ -42,8 +43,9 @@ def scope(
         scope([(b"accept", b"*/*"), (b"host", b"first"), (b"host", b"second")]),
     ],
 )
-def test_base_url_matches_starlettes(case: dict[str, Any]) -> None:
+def test_base_url_and_route_path_match_starlettes(case: dict[str, Any]) -> None:
     assert base_url_of(case) == str(Request(case).base_url).rstrip("/")
+    assert route_path(case) == get_route_path(case) == "/queue/a/b/requests/r/status"
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,7 @@ from vidserve.api.wire import (
     parse_bool,
     query_param,
     read_json,
+    route_path,
     scope_header,
     spec_for,
     status_body,
@@ -194,7 +195,7 @@ class StatusPolls:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = (
-            STATUS_PATH.match(scope["path"])
+            STATUS_PATH.match(route_path(scope))
             if scope["type"] == "http" and scope["method"] == "GET"
             else None
         )

@@ -101,6 +101,14 @@ def base_url_of(scope: Scope) -> str:
     return f"{scheme}://{host or ''}{root}".rstrip("/")
 
 
+def route_path(scope: Scope) -> str:
+    """The path the app routes on: the scope's path less the root path it is mounted at,
+    as Starlette's router takes it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 def scope_header(scope: Scope, name: bytes) -> str | None:
     """The first ``name`` header of an ASGI scope (``name`` in lower case, as ASGI servers
     give them)."""
