@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from fakes import FailingEngine, FakeEngine, Harness, SlowEngine
 from helpers import data_uri, make_image
@@ -297,6 +298,15 @@ def test_status_errors_are_answered_as_on_every_route(
     # Other methods on the path are not polls: routing answers them as before.
     posted = harness.client.post(f"/queue/fal-ai/kling-video/requests/{rid}/status")
     assert posted.status_code == 404
+
+
+def test_status_polls_under_a_root_path(harness: Harness) -> None:
+    """Behind a proxy that mounts the server under a prefix (uvicorn --root-path)."""
+    rid = submit(harness)["request_id"]
+    with TestClient(harness.app, root_path="/vidserve") as mounted:
+        answer = mounted.get(f"/vidserve/queue/fal-ai/kling-video/requests/{rid}/status")
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status_url"].startswith("http://testserver/vidserve/queue/")
 
 
 def test_every_response_carries_a_request_id(harness: Harness) -> None:
