@@ -22,6 +22,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (1/0, true/false, yes/no, on/off)")
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -106,6 +117,9 @@ class Settings:
     max_input_bytes: int = 10 * 1024 * 1024
     # Serve a non-loopback address although the store holds no API key (--insecure).
     insecure: bool = False
+    # A log line per HTTP request (uvicorn's access log); --no-access-log or
+    # VIDSERVE_ACCESS_LOG=0 turns it off, e.g. for busy servers answering many status polls.
+    access_log: bool = True
     # Hosts and CIDRs (VIDSERVE_ALLOW_HOSTS, comma-separated) that input fetches and webhook
     # deliveries may reach although they are internal (loopback, private, link-local).
     allow_hosts: tuple[str, ...] = ()
@@ -152,7 +166,8 @@ class Settings:
 
     @property
     def uploads_dir(self) -> Path:
-        """Where multipart upload parts wait until their upload completes."""
+        """Where an uploaded body (or a multipart upload's part) is spooled on its way to
+        file storage."""
         return self.data_dir / "uploads"
 
     @classmethod
@@ -169,6 +184,7 @@ class Settings:
             max_attempts=_int(env, "VIDSERVE_MAX_ATTEMPTS", base.max_attempts),
             fetch_timeout=_float(env, "VIDSERVE_FETCH_TIMEOUT", base.fetch_timeout),
             max_body_bytes=_int(env, "VIDSERVE_MAX_BODY_BYTES", base.max_body_bytes),
+            access_log=_flag(env, "VIDSERVE_ACCESS_LOG", base.access_log),
             secret=env.get("VIDSERVE_SECRET", ""),
             store=env.get("VIDSERVE_STORE", ""),
             allow_hosts=tuple(

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from vidserve.media.video import probe
@@ -157,3 +158,17 @@ def test_exit_codes_say_what_happened(live: ServerProcess, photo: Path, tmp_path
 
     down = vidserve("models", url=f"http://127.0.0.1:{free_port()}")
     assert down.returncode == 3 and "cannot reach" in down.stderr
+
+
+def test_the_access_log_can_be_turned_off(tmp_path: Path) -> None:
+    """A busy server answers thousands of status polls a second: one line each is optional."""
+    quiet = ServerProcess(tmp_path / "quiet", workers=0, args=["--no-access-log"]).start()
+    chatty = ServerProcess(tmp_path / "chatty", workers=0).start()
+    try:
+        for srv in (quiet, chatty):
+            assert httpx.get(f"{srv.url}/health").status_code == 200
+    finally:
+        quiet.stop()
+        chatty.stop()
+    assert '"GET /health HTTP/1.1" 200' not in quiet.log()
+    assert '"GET /health HTTP/1.1" 200' in chatty.log()

@@ -42,6 +42,13 @@ def _add_http_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="serve a non-loopback address without API keys (anyone who can reach it may use it)",
     )
+    p.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        default=None,
+        help="no log line per HTTP request (VIDSERVE_ACCESS_LOG=0)",
+    )
 
 
 def _add_store_options(p: argparse.ArgumentParser) -> None:
@@ -180,6 +187,7 @@ def _run_role(args: argparse.Namespace) -> int:
             store=args.store,
             storage=args.storage,
             insecure=getattr(args, "insecure", None),
+            access_log=getattr(args, "access_log", None),
         )
         if args.command == "serve":
             serve.serve(settings)

@@ -107,7 +107,7 @@ def _serve_http(parts: Parts, role: str) -> None:
         _redacted(settings.store_url),
         settings.storage_url,
     )
-    run_http(app, settings.host, settings.port)
+    run_http(app, settings.host, settings.port, access_log=settings.access_log)
 
 
 def run_http(app: Any, host: str, port: int, **options: Any) -> None:
