@@ -169,6 +169,28 @@ def test_status_reads_reconnect_after_the_connection_dies(
     assert store.queue_position("a") == 0  # the pool's connections were not touched
 
 
+def test_a_status_read_that_gets_no_answer_gives_up(
+    open_pg: Callable[..., PostgresJobStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No poll waits for ever on a database that stopped answering: the read times out, and
+    the next one uses a new connection."""
+    store = open_pg()
+    store.create(new("a"))
+
+    async def polls() -> None:
+        await store.read_status([("a", None)])
+        first = store._async
+        monkeypatch.setattr(postgres, "STATUS_READ_TIMEOUT", 1e-6)
+        with pytest.raises(TimeoutError):
+            await store.read_status([("a", None)])
+        monkeypatch.setattr(postgres, "STATUS_READ_TIMEOUT", 10.0)
+        (view,) = await store.read_status([("a", None)])
+        assert view is not None and view.position == 0
+        assert store._async is not first
+
+    asyncio.run(polls())
+
+
 # -- migrations -----------------------------------------------------------------------
 
 

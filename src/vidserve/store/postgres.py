@@ -191,6 +191,8 @@ MIGRATION_LOCK_KEY = 0x76696473_65727665
 
 #: How long opening the store waits for its first connection.
 CONNECT_TIMEOUT = 30.0
+#: How long a status read on the event loop waits for its answer.
+STATUS_READ_TIMEOUT = 10.0
 
 _CANCELLED_MESSAGE = "Request was cancelled"
 
@@ -421,8 +423,15 @@ class PostgresJobStore(JobStore):
             return []
         conn = await self._async_connection()
         try:
-            cur = await conn.execute(_STATUS_VIEWS, _status_params(reads))
-            rows = await cur.fetchall()
+            async with asyncio.timeout(STATUS_READ_TIMEOUT):
+                cur = await conn.execute(_STATUS_VIEWS, _status_params(reads))
+                rows = await cur.fetchall()
+        except TimeoutError:
+            # A database or network that stopped answering: the polls fail (and are
+            # retried by their clients) instead of waiting for ever, and the connection,
+            # in an unknown state, is not used again.
+            self._drop_async_connection(conn)
+            raise
         except psycopg.Error:
             if conn.broken or conn.closed:
                 self._drop_async_connection(conn)
