@@ -295,6 +295,9 @@ def test_status_errors_are_answered_as_on_every_route(
     failed = harness.client.get(f"/queue/fal-ai/kling-video/requests/{rid}/status")
     assert failed.status_code == 500
     assert failed.json() == {"detail": "Internal server error", "error_type": "internal_error"}
+    monkeypatch.undo()
+    head = harness.client.head(f"/queue/fal-ai/kling-video/requests/{rid}/status")
+    assert (head.status_code, head.content) == (202, b"")
     # Other methods on the path are not polls: routing answers them as before.
     posted = harness.client.post(f"/queue/fal-ai/kling-video/requests/{rid}/status")
     assert posted.status_code == 404

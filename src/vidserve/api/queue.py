@@ -181,8 +181,9 @@ async def _status(scope: Scope, app_path: str, request_id: str) -> JSONResponse:
 
 
 class StatusPolls:
-    """ASGI middleware that answers status polls (``GET …/requests/{id}/status``) itself,
-    before FastAPI's routing, reading what it needs straight from the ASGI scope.
+    """ASGI middleware that answers status polls (``GET`` or ``HEAD`` of
+    ``…/requests/{id}/status``) itself, before FastAPI's routing, reading what it needs
+    straight from the ASGI scope.
 
     Clients poll this path several times a second per request: it is most of a busy
     server's traffic, and FastAPI's exception middleware, dependency machinery, request
@@ -196,7 +197,7 @@ class StatusPolls:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = (
             STATUS_PATH.match(route_path(scope))
-            if scope["type"] == "http" and scope["method"] == "GET"
+            if scope["type"] == "http" and scope["method"] in ("GET", "HEAD")
             else None
         )
         if match is None:
