@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from prometheus_client.parser import text_string_to_metric_families
+
+from vidserve import __version__
+from vidserve.api.meta import metrics_text
 from vidserve.endpoints import ENDPOINTS
+from vidserve.schema import Status
+from vidserve.store import WorkStats
 
 from fakes import Harness
+from helpers import data_uri, make_image
 
 V1 = "fal-ai/kling-video/v1/standard/image-to-video"
 PRO = "fal-ai/kling-video/v1.6/pro/image-to-video"
+IMAGE = data_uri(make_image(320, 320))
 
 
 def test_health_lists_endpoints(harness: Harness) -> None:
@@ -50,3 +58,38 @@ def test_models_lists_output_settings_and_prices(harness: Harness) -> None:
     models = {m["endpoint_id"]: m for m in harness.client.get("/models").json()}
     assert models[V1]["price_per_second"] == 0.045
     assert models[V1]["output"] == {"resolution": "720p", "fps": 30, "durations": [5, 10]}
+
+
+def test_metrics_show_queued_and_running_work_to_prometheus(harness: Harness) -> None:
+    for _ in range(2):
+        harness.client.post(f"/queue/{V1}", json={"prompt": "p", "image_url": IMAGE})
+    harness.client.post(f"/queue/{PRO}", json={"prompt": "p", "image_url": IMAGE})
+    harness.store.claim("w1", 30.0)  # the oldest V1 request starts
+    response = harness.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+    count = {
+        (s.labels["endpoint"], s.labels["status"]): s.value
+        for s in families["vidserve_requests"].samples
+    }
+    assert count[(V1, "IN_QUEUE")] == 1
+    assert count[(V1, "IN_PROGRESS")] == 1
+    assert count[(PRO, "IN_QUEUE")] == 1
+    assert count[(PRO, "IN_PROGRESS")] == 0
+    assert set(count) == {(e, s) for e in ENDPOINTS for s in ("IN_QUEUE", "IN_PROGRESS")}
+    ages = {
+        (s.labels["endpoint"], s.labels["status"]): s.value
+        for s in families["vidserve_oldest_request_age_seconds"].samples
+    }
+    assert 0 <= ages[(V1, "IN_QUEUE")] < 60
+    assert ages[(PRO, "IN_PROGRESS")] == 0
+    assert families["vidserve_webhooks_pending"].samples[0].value == 0
+    assert families["vidserve_info"].samples[0].labels["version"] == __version__
+
+
+def test_metrics_label_values_are_escaped() -> None:
+    stats = [WorkStats('odd"end\\point\nid', Status.IN_QUEUE, 3, 100.0)]
+    families = {f.name: f for f in text_string_to_metric_families(metrics_text(stats, 0, 160.0))}
+    (odd,) = [s for s in families["vidserve_requests"].samples if s.value == 3]
+    assert odd.labels["endpoint"] == 'odd"end\\point\nid'

@@ -73,6 +73,7 @@ def test_once_a_key_exists_every_call_needs_a_valid_one(
         ("POST", f"/run/{V1}"),
         ("GET", "/queue/fal-ai/kling-video/requests/x/status"),
         ("GET", "/usage"),
+        ("GET", "/metrics"),
         ("POST", "/rest/storage/upload/initiate"),
         ("POST", "/rest/storage/auth/token"),
     ]:

@@ -185,6 +185,43 @@ def test_read_status_matches_status_views(store: JobStore, clock: Clock) -> None
     assert asyncio.run(store.read_status([])) == []
 
 
+# -- what /metrics shows --------------------------------------------------------------
+
+
+def test_work_stats_count_queued_and_running_per_endpoint(store: JobStore, clock: Clock) -> None:
+    assert store.work_stats() == []
+    other = "fal-ai/kling-video/v2.1/master/image-to-video"
+    store.create(new("a"))
+    clock.advance(5)
+    store.create(new("b"))
+    store.create(new("c", endpoint_id=other))
+    store.create(new("d"))
+    claim(store)  # "a", the oldest
+    store.create(new("e"))
+    store.cancel("e")  # completed: not counted
+    stats = {(s.endpoint_id, s.status): (s.count, s.oldest_created_at) for s in store.work_stats()}
+    start = clock.now - 5
+    assert stats == {
+        ("fal-ai/kling-video/v1/standard/text-to-video", Status.IN_QUEUE): (2, start + 5),
+        ("fal-ai/kling-video/v1/standard/text-to-video", Status.IN_PROGRESS): (1, start),
+        (other, Status.IN_QUEUE): (1, start + 5),
+    }
+
+
+def test_pending_webhooks_count_completed_requests_still_to_deliver(store: JobStore) -> None:
+    store.create(new("a", webhook_url="http://hooks.example/a"))
+    store.create(new("b", webhook_url="http://hooks.example/b"))
+    store.create(new("c"))
+    assert store.pending_webhooks() == 0  # nothing completed yet
+    store.cancel("a")
+    store.cancel("b")
+    store.cancel("c")
+    assert store.pending_webhooks() == 2
+    (job, *_) = store.claim_webhooks(1, LEASE)
+    store.record_webhook_attempt(job.request_id, delivered=True, error=None, retry_at=None)
+    assert store.pending_webhooks() == 1
+
+
 # -- claim ----------------------------------------------------------------------------
 
 

@@ -1,16 +1,20 @@
-"""Health, the endpoint list, and fal-style per-endpoint OpenAPI documents."""
+"""Health, metrics, the endpoint list, and fal-style per-endpoint OpenAPI documents."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
 from pydantic.json_schema import models_json_schema
 
 from vidserve import __version__
+from vidserve.api.auth import CallerDep
 from vidserve.api.wire import ApiContext, base_url, get_ctx, spec_for
 from vidserve.endpoints import ENDPOINTS, EndpointSpec
-from vidserve.schema import File
+from vidserve.schema import File, Status
+from vidserve.store import WorkStats
 
 router = APIRouter()
 
@@ -22,6 +26,59 @@ def health(ctx: Ctx) -> dict[str, Any]:
     """Liveness and store reachability."""
     ctx.store.get("health-check")  # a cheap query: raises if the store is unreachable
     return {"status": "ok", "version": __version__, "endpoints": sorted(ENDPOINTS)}
+
+
+@router.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+def metrics(ctx: Ctx, _caller: CallerDep) -> PlainTextResponse:
+    """Prometheus text: the store's queued and running requests per endpoint (how many, and
+    how long the oldest has waited), webhooks still to deliver, and this server's version.
+    Every API process shows the same store-wide figures: scrape one. Needs a key once keys
+    exist (Prometheus: ``authorization: {type: Key, credentials: <key>}``)."""
+    text = metrics_text(ctx.store.work_stats(), ctx.store.pending_webhooks(), time.time())
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def metrics_text(stats: list[WorkStats], pending_webhooks: int, now: float) -> str:
+    """The exposition: every served endpoint and active status has its series, 0 when idle."""
+    found = {(s.endpoint_id, s.status): s for s in stats}
+    keys = sorted({*((eid, st) for eid in ENDPOINTS for st in _ACTIVE), *found})
+    lines = [
+        "# HELP vidserve_requests Requests queued or running, by endpoint.",
+        "# TYPE vidserve_requests gauge",
+    ]
+    for endpoint_id, status in keys:
+        stat = found.get((endpoint_id, status))
+        lines.append(f"vidserve_requests{_labels(endpoint_id, status)} {stat.count if stat else 0}")
+    lines += [
+        "# HELP vidserve_oldest_request_age_seconds How long the oldest request queued (or"
+        " running) was submitted ago, by endpoint; 0 when there is none.",
+        "# TYPE vidserve_oldest_request_age_seconds gauge",
+    ]
+    for endpoint_id, status in keys:
+        stat = found.get((endpoint_id, status))
+        age = max(0.0, now - stat.oldest_created_at) if stat else 0.0
+        lines.append(f"vidserve_oldest_request_age_seconds{_labels(endpoint_id, status)} {age:.3f}")
+    lines += [
+        "# HELP vidserve_webhooks_pending Completed requests whose webhook is still to deliver.",
+        "# TYPE vidserve_webhooks_pending gauge",
+        f"vidserve_webhooks_pending {pending_webhooks}",
+        "# HELP vidserve_info This server's version.",
+        "# TYPE vidserve_info gauge",
+        f'vidserve_info{{version="{_escape(__version__)}"}} 1',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_ACTIVE = (Status.IN_QUEUE, Status.IN_PROGRESS)
+
+
+def _labels(endpoint_id: str, status: Status) -> str:
+    return f'{{endpoint="{_escape(endpoint_id)}",status="{status.value}"}}'
+
+
+def _escape(value: str) -> str:
+    """A Prometheus label value: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 @router.get("/models", tags=["meta"])

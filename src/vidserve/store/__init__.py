@@ -13,6 +13,7 @@ from vidserve.store.base import (
     StatusView,
     UsageRow,
     WebhookState,
+    WorkStats,
 )
 
 __all__ = [
@@ -28,4 +29,5 @@ __all__ = [
     "StatusView",
     "UsageRow",
     "WebhookState",
+    "WorkStats",
 ]

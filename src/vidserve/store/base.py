@@ -217,6 +217,17 @@ StatusRead = tuple[str, int | None]
 
 
 @dataclass(frozen=True)
+class WorkStats:
+    """Requests of one endpoint in one active status: how many, and since when the oldest
+    (its ``created_at``). What ``/metrics`` shows and autoscalers watch."""
+
+    endpoint_id: str
+    status: Status
+    count: int
+    oldest_created_at: float
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """Answer to a heartbeat: whether the lease is still ours, and whether to stop."""
 
@@ -263,6 +274,14 @@ class JobStore(abc.ABC):
         a worker thread. PostgreSQL reads over an async connection of its own instead (a
         thread hand-off waits for the GIL, up to milliseconds on a busy event loop)."""
         return await asyncio.to_thread(self.status_views, reads)
+
+    @abc.abstractmethod
+    def work_stats(self) -> list[WorkStats]:
+        """Per endpoint, the requests IN_QUEUE and IN_PROGRESS (none where there are none)."""
+
+    @abc.abstractmethod
+    def pending_webhooks(self) -> int:
+        """Completed requests whose webhook is still to be delivered (due or retrying)."""
 
     def queue_position(self, request_id: str) -> int | None:
         """How many IN_QUEUE requests would be claimed before this one; None unless queued."""

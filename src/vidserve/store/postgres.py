@@ -48,6 +48,7 @@ from vidserve.store.base import (
     StatusView,
     UsageRow,
     WebhookState,
+    WorkStats,
     new_key_material,
     secret_hash,
     timeout_message,
@@ -458,6 +459,27 @@ class PostgresJobStore(JobStore):
             if self._async is not None and self._async[1] is conn:
                 self._async = None
         conn.pgconn.finish()
+
+    def work_stats(self) -> list[WorkStats]:
+        """Per endpoint, the requests queued and running (see :meth:`JobStore.work_stats`)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                """
+                SELECT endpoint_id, status, COUNT(*) AS n, MIN(created_at) AS oldest
+                FROM vidserve_requests WHERE status IN ('IN_QUEUE', 'IN_PROGRESS')
+                GROUP BY endpoint_id, status ORDER BY endpoint_id, status
+                """
+            ).fetchall()
+        return [WorkStats(r["endpoint_id"], Status(r["status"]), r["n"], r["oldest"]) for r in rows]
+
+    def pending_webhooks(self) -> int:
+        """Webhooks still to deliver (see :meth:`JobStore.pending_webhooks`)."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*) AS n FROM vidserve_requests"
+                " WHERE webhook_state = 'PENDING' AND status = 'COMPLETED'"
+            ).fetchone()
+        return 0 if row is None else int(row["n"])
 
     def logs(self, request_id: str, after_seq: int = 0) -> list[LogRecord]:
         """Log lines with ``seq > after_seq``, oldest first."""

@@ -32,6 +32,7 @@ from vidserve.store.base import (
     StatusView,
     UsageRow,
     WebhookState,
+    WorkStats,
     new_key_material,
     secret_hash,
     timeout_message,
@@ -319,6 +320,33 @@ class SQLiteJobStore(JobStore):
             records = None if logs_after is None else self.logs(request_id, logs_after)
             views.append(StatusView.from_row(row, records))
         return views
+
+    def work_stats(self) -> list[WorkStats]:
+        """Per endpoint, the requests queued and running (see :meth:`JobStore.work_stats`)."""
+        rows = (
+            self._conn()
+            .execute(
+                """
+                SELECT endpoint_id, status, COUNT(*) AS n, MIN(created_at) AS oldest
+                FROM requests WHERE status IN ('IN_QUEUE', 'IN_PROGRESS')
+                GROUP BY endpoint_id, status ORDER BY endpoint_id, status
+                """
+            )
+            .fetchall()
+        )
+        return [WorkStats(r["endpoint_id"], Status(r["status"]), r["n"], r["oldest"]) for r in rows]
+
+    def pending_webhooks(self) -> int:
+        """Webhooks still to deliver (see :meth:`JobStore.pending_webhooks`)."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT COUNT(*) FROM requests"
+                " WHERE webhook_state = 'PENDING' AND status = 'COMPLETED'"
+            )
+            .fetchone()
+        )
+        return int(row[0])
 
     def logs(self, request_id: str, after_seq: int = 0) -> list[LogRecord]:
         """Log lines with ``seq > after_seq``, oldest first."""
