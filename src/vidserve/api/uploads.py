@@ -236,18 +236,19 @@ async def _save_part(request: Request, ctx: ApiContext, upload_id: str, part: in
         raise InputError.at(("path", "part"), f"part numbers run from 1 to {MAX_PARTS}")
     spooled = await _spool(request, ctx, ctx.settings.uploads_dir)
     try:
-
-        def keep() -> str:
-            digest = hashlib.md5(usedforsecurity=False)
-            with open(spooled, "rb") as body:
-                while chunk := body.read(1024 * 1024):
-                    digest.update(chunk)
-            ctx.storage.put_part(_upload_name(upload_id), part, spooled)
-            return digest.hexdigest()
-
-        return f'"{await run_in_threadpool(keep)}"'
+        digest = await run_in_threadpool(_md5_of, spooled)
+        await run_in_threadpool(ctx.storage.put_part, _upload_name(upload_id), part, spooled)
     finally:
         spooled.unlink(missing_ok=True)
+    return f'"{digest}"'
+
+
+def _md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as body:
+        while chunk := body.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 async def _assemble(
