@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import http.server
 import io
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -148,3 +150,42 @@ def wait_status(
             raise AssertionError(f"completed while waiting for {want}: {body}")
         time.sleep(0.05)
     raise AssertionError(f"still {body.get('status')} after {timeout} s (wanted {want})")
+
+
+class RecordingHandler(http.server.BaseHTTPRequestHandler):
+    """Base of the small HTTP servers tests stand up: ``answer`` sends a whole response,
+    nothing is logged, and each :class:`RecordingServer` gives its handler a fresh ``seen``
+    list for the handler to record requests in."""
+
+    seen: list[str]
+
+    def answer(self, code: int, body: bytes = b"", **fields: str) -> None:
+        """Status, header fields (``Content_Type`` for ``Content-Type``), length and body."""
+        self.send_response(code)
+        for name, value in fields.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class RecordingServer:
+    """A threaded HTTP server with ``handler`` on ``host``: its address, URL, and what its
+    handler recorded in ``seen``."""
+
+    def __init__(self, handler: type[RecordingHandler], host: str = "127.0.0.1") -> None:
+        own = type(handler.__name__, (handler,), {"seen": []})
+        self.seen: list[str] = own.seen
+        self.httpd = http.server.ThreadingHTTPServer((host, 0), own)
+        self.address = f"{host}:{self.httpd.server_address[1]}"
+        self.url = f"http://{self.address}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(5)

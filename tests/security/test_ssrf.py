@@ -9,9 +9,7 @@ that redirects to the internal one.
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,69 +21,38 @@ from vidserve.api import headers
 from vidserve.api.headers import webhook_url
 from vidserve.errors import InputError
 
-from helpers import ServerProcess, make_image, wait_status
+from helpers import RecordingHandler, RecordingServer, ServerProcess, make_image, wait_status
 
 V1 = "fal-ai/kling-video/v1/standard/image-to-video"
 PNG = make_image(640, 360)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(RecordingHandler):
     """Serves ``/img.png``, redirects ``/to/<host:port/path>``, answers POSTs 200, and
     records every request."""
-
-    seen: list[str]
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.seen.append(f"GET {self.path}")
         if self.path.startswith("/to/"):
-            self._answer(302, b"", Location="http://" + self.path[4:])
+            self.answer(302, Location="http://" + self.path[4:])
         else:
-            self._answer(200, PNG, Content_Type="image/png")
+            self.answer(200, PNG, Content_Type="image/png")
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self.seen.append(f"POST {self.path}")
-        self._answer(200, b"")
-
-    def _answer(self, code: int, body: bytes, **fields: str) -> None:
-        self.send_response(code)
-        for name, value in fields.items():
-            self.send_header(name.replace("_", "-"), value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class Site:
-    """A recording HTTP server on ``host``."""
-
-    def __init__(self, host: str) -> None:
-        handler = type("Handler", (_Handler,), {"seen": []})
-        self.seen: list[str] = handler.seen
-        self.httpd = http.server.ThreadingHTTPServer((host, 0), handler)
-        self.address = f"{host}:{self.httpd.server_address[1]}"
-        self.url = f"http://{self.address}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,))
-        self._thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(5)
+        self.answer(200)
 
 
 @pytest.fixture(scope="module")
-def internal() -> Iterator[Site]:
-    site = Site("127.0.0.1")
+def internal() -> Iterator[RecordingServer]:
+    site = RecordingServer(_Handler, "127.0.0.1")
     yield site
     site.close()
 
 
 @pytest.fixture(scope="module")
-def public() -> Iterator[Site]:
-    site = Site("127.0.0.2")
+def public() -> Iterator[RecordingServer]:
+    site = RecordingServer(_Handler, "127.0.0.2")
     yield site
     site.close()
 
@@ -118,7 +85,7 @@ def run_to_error(client: httpx.Client, image_url: str) -> dict[str, Any]:
 
 
 def test_an_input_url_on_an_internal_address_is_never_fetched(
-    client: httpx.Client, internal: Site
+    client: httpx.Client, internal: RecordingServer
 ) -> None:
     body = run_to_error(client, f"{internal.url}/img.png")
     (detail,) = body["detail"]
@@ -130,7 +97,7 @@ def test_an_input_url_on_an_internal_address_is_never_fetched(
 
 
 def test_an_input_url_redirecting_to_an_internal_address_is_not_followed(
-    client: httpx.Client, internal: Site, public: Site
+    client: httpx.Client, internal: RecordingServer, public: RecordingServer
 ) -> None:
     body = run_to_error(client, f"{public.url}/to/{internal.address}/img.png")
     (detail,) = body["detail"]
@@ -154,7 +121,7 @@ def test_an_input_url_redirecting_to_an_internal_address_is_not_followed(
     ],
 )
 def test_a_webhook_to_an_internal_address_is_refused_at_submit(
-    client: httpx.Client, internal: Site, hook: str
+    client: httpx.Client, internal: RecordingServer, hook: str
 ) -> None:
     url = hook.format(port=internal.address.rsplit(":", 1)[1])
     response = client.post(
@@ -170,7 +137,7 @@ def test_a_webhook_to_an_internal_address_is_refused_at_submit(
 
 
 def test_a_webhook_to_an_allowed_host_is_accepted_and_delivered(
-    client: httpx.Client, public: Site
+    client: httpx.Client, public: RecordingServer
 ) -> None:
     response = client.post(
         f"/queue/{V1}",

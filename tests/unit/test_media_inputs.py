@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
 import io
-import threading
 import time
 from collections.abc import Iterator
 
@@ -16,7 +14,7 @@ from vidserve.errors import FileFetchError, InputError
 from vidserve.media.fetch import FetchLimits, fetch
 from vidserve.media.images import check_masks, decode_image, decode_mask
 
-from helpers import data_uri, make_image, make_mask
+from helpers import RecordingHandler, RecordingServer, data_uri, make_image, make_mask
 
 LOC = ("body", "image_url")
 #: The test servers live on loopback, which vidserve refuses unless the operator allows it.
@@ -63,18 +61,17 @@ def test_other_schemes_are_refused(url: str) -> None:
         fetch(url, LOC, FetchLimits())
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(RecordingHandler):
     """``/img.png``; ``/big`` (200 kB, no length); ``/declared`` (says 50 MB);
     ``/to/<host:port/path>`` redirects there; ``/loop`` redirects to itself; ``/drip``
     sends a byte every 0.1 s; anything else is 404. Every request is recorded."""
 
     png = make_image(50, 50)
-    seen: list[str]
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.seen.append(self.path)
         if self.path == "/img.png":
-            self._answer(200, self.png, Content_Type="image/png")
+            self.answer(200, self.png, Content_Type="image/png")
         elif self.path == "/big":
             self.send_response(200)
             self.end_headers()
@@ -84,9 +81,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(50 * 1024 * 1024))
             self.end_headers()
         elif self.path.startswith("/to/"):
-            self._answer(302, Location="http://" + self.path[4:])
+            self.answer(302, Location="http://" + self.path[4:])
         elif self.path == "/loop":
-            self._answer(302, Location="/loop")
+            self.answer(302, Location="/loop")
         elif self.path == "/drip":
             self.send_response(200)
             self.end_headers()
@@ -98,52 +95,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass  # the client gave up, as it should
         else:
-            self._answer(404)
-
-    def _answer(self, code: int, body: bytes = b"", **headers: str) -> None:
-        self.send_response(code)
-        for name, value in headers.items():
-            self.send_header(name.replace("_", "-"), value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class Server:
-    """A running test server: its base URL and the paths it was asked for."""
-
-    def __init__(self, host: str) -> None:
-        handler = type("Handler", (_Handler,), {"seen": []})
-        self.seen: list[str] = handler.seen
-        self.httpd = http.server.ThreadingHTTPServer((host, 0), handler)
-        self.address = f"{host}:{self.httpd.server_address[1]}"
-        self.url = f"http://{self.address}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+            self.answer(404)
 
 
 @pytest.fixture
-def local() -> Iterator[Server]:
-    server = Server("127.0.0.1")
+def local() -> Iterator[RecordingServer]:
+    server = RecordingServer(_Handler, "127.0.0.1")
     yield server
     server.close()
 
 
 @pytest.fixture
-def http_server(local: Server) -> str:
+def http_server(local: RecordingServer) -> str:
     return local.url
 
 
 @pytest.fixture
-def other() -> Iterator[Server]:
+def other() -> Iterator[RecordingServer]:
     """A second server on 127.0.0.2 (all of 127/8 is loopback on Linux)."""
-    server = Server("127.0.0.2")
+    server = RecordingServer(_Handler, "127.0.0.2")
     yield server
     server.close()
 
@@ -156,7 +126,7 @@ def test_http_fetch_streams_with_a_cap_and_reports_status(http_server: str) -> N
         fetch(f"{http_server}/missing", LOC, LOCAL)
 
 
-def test_a_declared_length_over_the_cap_is_refused_before_reading(local: Server) -> None:
+def test_a_declared_length_over_the_cap_is_refused_before_reading(local: RecordingServer) -> None:
     with pytest.raises(FileFetchError) as err:
         fetch(f"{local.url}/declared", LOC, LOCAL)
     (detail,) = err.value.details
@@ -164,7 +134,7 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading(local: Server)
     assert detail["msg"] == "the file is 50 MB, over the 10 MB limit for an input file"
 
 
-def test_internal_hosts_are_refused_without_a_request(local: Server) -> None:
+def test_internal_hosts_are_refused_without_a_request(local: RecordingServer) -> None:
     for url in (f"{local.url}/img.png", f"http://localhost:{local.url.rsplit(':', 1)[1]}/a"):
         with pytest.raises(FileFetchError) as err:
             fetch(url, LOC, FetchLimits())
@@ -175,7 +145,7 @@ def test_internal_hosts_are_refused_without_a_request(local: Server) -> None:
     assert local.seen == []
 
 
-def test_metadata_and_credentials_are_refused(local: Server) -> None:
+def test_metadata_and_credentials_are_refused(local: RecordingServer) -> None:
     with pytest.raises(FileFetchError, match="cloud metadata address 169.254.169.254"):
         fetch("http://169.254.169.254/latest/meta-data/", LOC, FetchLimits())
     with pytest.raises(FileFetchError, match="carries credentials"):
@@ -183,7 +153,7 @@ def test_metadata_and_credentials_are_refused(local: Server) -> None:
     assert local.seen == []
 
 
-def test_every_redirect_hop_is_checked(local: Server, other: Server) -> None:
+def test_every_redirect_hop_is_checked(local: RecordingServer, other: RecordingServer) -> None:
     limits = FetchLimits(allow_hosts=("127.0.0.2",))
     assert fetch(f"{other.url}/to/{other.address}/img.png", LOC, limits)[:4] == b"\x89PNG"
     with pytest.raises(FileFetchError) as err:
@@ -197,13 +167,13 @@ def test_every_redirect_hop_is_checked(local: Server, other: Server) -> None:
     ]
 
 
-def test_redirects_stop_after_five(other: Server) -> None:
+def test_redirects_stop_after_five(other: RecordingServer) -> None:
     with pytest.raises(FileFetchError, match="redirected more than 5 times"):
         fetch(f"{other.url}/loop", LOC, FetchLimits(allow_hosts=("127.0.0.2",)))
     assert other.seen == ["/loop"] * 6
 
 
-def test_one_deadline_bounds_the_whole_fetch_while_streaming(local: Server) -> None:
+def test_one_deadline_bounds_the_whole_fetch_while_streaming(local: RecordingServer) -> None:
     started = time.monotonic()
     with pytest.raises(FileFetchError, match="took longer than 0.5 s"):
         fetch(f"{local.url}/drip", LOC, FetchLimits(timeout=0.5, allow_hosts=("127.0.0.1",)))
