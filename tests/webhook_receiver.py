@@ -8,11 +8,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from vidserve.schema import Status
 from vidserve.store import Job, Priority
+
+from helpers import RecordingHandler, RecordingServer
 
 
 @dataclass
@@ -33,37 +34,26 @@ class Receiver:
     release: threading.Event = field(default_factory=threading.Event)
 
 
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # keep pytest's output clean
-
-        def _answer(self, code: int, body: bytes = b"", **headers: str) -> None:
-            self.send_response(code)
-            for name, value in headers.items():
-                self.send_header(name.replace("_", "-"), value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+def _handler(receiver: Receiver) -> type[RecordingHandler]:
+    class Handler(RecordingHandler):
         def do_GET(self) -> None:
             receiver.jwks_fetches += 1
-            self._answer(200, json.dumps(receiver.jwks).encode(), Content_Type="application/json")
+            self.answer(200, json.dumps(receiver.jwks).encode(), Content_Type="application/json")
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             receiver.requests.append(Received(self.path, dict(self.headers.items()), body))
             if self.path == "/ok":
-                self._answer(200, b"thanks")
+                self.answer(200, b"thanks")
             elif self.path == "/fail":
-                self._answer(500, b"receiver  broke\n" + b"x" * 5000)
+                self.answer(500, b"receiver  broke\n" + b"x" * 5000)
             elif self.path == "/redirect":
-                self._answer(302, Location=f"{receiver.url}/ok")
+                self.answer(302, Location=f"{receiver.url}/ok")
             elif self.path == "/hang":
                 receiver.release.wait(10)  # far longer than the delivery timeout
-                self._answer(200)
+                self.answer(200)
             else:
-                self._answer(404)
+                self.answer(404)
 
     return Handler
 
@@ -73,17 +63,13 @@ def running_receiver() -> Iterator[Receiver]:
     """A ThreadingHTTPServer on 127.0.0.1: POST /ok 200, /fail 500, /redirect 302, /hang
     (until the test ends); GET anything answers ``Receiver.jwks``."""
     recv = Receiver("")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recv))
-    recv.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
+    server = RecordingServer(_handler(recv))
+    recv.url = server.url
     try:
         yield recv
     finally:
         recv.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.close()
 
 
 def make_job(**changes: Any) -> Job:

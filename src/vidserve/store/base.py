@@ -142,6 +142,18 @@ class ApiKey:
     def active(self) -> bool:
         return self.revoked_at is None
 
+    @classmethod
+    def from_row(cls, row: Any) -> ApiKey:
+        """From a backend's row of its keys table (columns by name)."""
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            created_at=row["created_at"],
+            revoked_at=row["revoked_at"],
+            rate_per_minute=row["rate_per_minute"],
+            max_concurrent=row["max_concurrent"],
+        )
+
 
 @dataclass(frozen=True)
 class UsageRow:

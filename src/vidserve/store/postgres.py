@@ -301,17 +301,6 @@ def _row_to_job(row: DictRow) -> Job:
     )
 
 
-def _row_to_key(row: DictRow) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        name=row["name"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-        rate_per_minute=row["rate_per_minute"],
-        max_concurrent=row["max_concurrent"],
-    )
-
-
 def migrate(conn: Connection[Any], steps: list[tuple[str, ...]] | None = None) -> int:
     """Bring the schema on ``conn`` (an autocommit connection) up to date with ``steps``
     (default :data:`MIGRATIONS`), in one transaction under an advisory lock. Returns the
@@ -825,13 +814,13 @@ class PostgresJobStore(JobStore):
                 (key_id, name, secret_hash(secret), self._clock(), rate_per_minute, max_concurrent),
             ).fetchone()
         assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
-        return _row_to_key(row), secret
+        return ApiKey.from_row(row), secret
 
     def keys(self) -> list[ApiKey]:
         """Every key, oldest first."""
         with self._pool.connection() as conn:
             rows = conn.execute("SELECT * FROM vidserve_api_keys ORDER BY created_at, id")
-            return [_row_to_key(row) for row in rows.fetchall()]
+            return [ApiKey.from_row(row) for row in rows.fetchall()]
 
     def revoke_key(self, key_id: str) -> bool:
         """Revoke an active key."""
@@ -849,7 +838,7 @@ class PostgresJobStore(JobStore):
                 "SELECT * FROM vidserve_api_keys WHERE secret_hash = %s AND revoked_at IS NULL",
                 (secret_hash(secret),),
             ).fetchone()
-        return None if row is None else _row_to_key(row)
+        return None if row is None else ApiKey.from_row(row)
 
     def has_keys(self) -> bool:
         """Whether any key was ever created."""

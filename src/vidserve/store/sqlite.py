@@ -191,17 +191,6 @@ def _row_to_job(row: sqlite3.Row) -> Job:
     )
 
 
-def _row_to_key(row: sqlite3.Row) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        name=row["name"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
-        rate_per_minute=row["rate_per_minute"],
-        max_concurrent=row["max_concurrent"],
-    )
-
-
 class SQLiteJobStore(JobStore):
     """:class:`JobStore` on a SQLite file.
 
@@ -693,12 +682,12 @@ class SQLiteJobStore(JobStore):
                 (key_id, name, secret_hash(secret), self._clock(), rate_per_minute, max_concurrent),
             )
             row = conn.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
-        return _row_to_key(row), secret
+        return ApiKey.from_row(row), secret
 
     def keys(self) -> list[ApiKey]:
         """Every key, oldest first."""
         rows = self._conn().execute("SELECT * FROM api_keys ORDER BY created_at, id").fetchall()
-        return [_row_to_key(row) for row in rows]
+        return [ApiKey.from_row(row) for row in rows]
 
     def revoke_key(self, key_id: str) -> bool:
         """Revoke an active key."""
@@ -719,7 +708,7 @@ class SQLiteJobStore(JobStore):
             )
             .fetchone()
         )
-        return None if row is None else _row_to_key(row)
+        return None if row is None else ApiKey.from_row(row)
 
     def has_keys(self) -> bool:
         """Whether any key was ever created."""
