@@ -4,6 +4,7 @@ VidserveError
 ├── InputError            a request input breaks a rule (carries FastAPI-style details)
 │   └── FileFetchError    an input file could not be fetched or read
 ├── NotFoundError         an unknown endpoint, request or file
+├── NotServedError        a catalog endpoint no configured engine can serve
 ├── FileTooLargeError     a stored file is larger than the reader's cap
 ├── CancelledError        the request was cancelled while it ran
 ├── EngineError           an engine failed; ``error_type`` says how
@@ -42,6 +43,10 @@ class FileFetchError(InputError):
 
 class NotFoundError(VidserveError):
     """Something asked for by id or path does not exist."""
+
+
+class NotServedError(VidserveError):
+    """The endpoint exists, but this server's engines cannot make its kind of video."""
 
 
 class FileTooLargeError(VidserveError):

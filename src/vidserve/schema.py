@@ -92,5 +92,6 @@ class Usage(BaseModel):
     """vidserve extension on every result: what the request delivered and cost."""
 
     video_seconds: float
-    price_per_second: float  # USD
-    cost: float  # USD, video_seconds x price_per_second
+    #: USD; None where fal publishes no price for the endpoint and none is configured.
+    price_per_second: float | None = None
+    cost: float | None = None  # USD, video_seconds x price_per_second

@@ -57,7 +57,31 @@ def test_per_endpoint_openapi_for_unknown_endpoint_is_404(harness: Harness) -> N
 def test_models_lists_output_settings_and_prices(harness: Harness) -> None:
     models = {m["endpoint_id"]: m for m in harness.client.get("/models").json()}
     assert models[V1]["price_per_second"] == 0.045
-    assert models[V1]["output"] == {"resolution": "720p", "fps": 30, "durations": [5, 10]}
+    assert models[V1]["output"] == {
+        "model": "kling-v1 std",
+        "resolution": "720p",
+        "fps": 30,
+        "durations": [5, 10],
+    }
+    assert models[V1]["price"] == {
+        "per_second": 0.045,
+        "with_audio_per_second": None,
+        "source": "fal",
+    }
+    assert models[V1]["kind"] == "image-to-video" and models[V1]["served"] is True
+
+
+def test_models_say_which_endpoints_this_configuration_serves_and_why_not(
+    harness: Harness,
+) -> None:
+    models = {m["endpoint_id"]: m for m in harness.client.get("/models").json()}
+    assert len(models) == 49
+    t2v = models["fal-ai/kling-video/v2.1/master/text-to-video"]
+    assert t2v["served"] is False and t2v["engine"] is None
+    assert "motion engine (this server's default) cannot" in t2v["not_served_because"]
+    assert "cogvideox, ltx, wan" in t2v["not_served_because"]
+    served = {m["kind"] for m in models.values() if m["served"]}
+    assert served == {"image-to-video", "elements", "reference-to-video", "effects"}
 
 
 def test_metrics_show_queued_and_running_work_to_prometheus(harness: Harness) -> None:

@@ -40,7 +40,7 @@ CASES: list[tuple[str, dict[str, Any], list[Any], str]] = [
             "dynamic_masks": [{"mask_url": IMG, "trajectories": [{"x": 1, "y": 1}]}],
         },
         ["body", "dynamic_masks", 0, "trajectories"],
-        "at least 2",
+        "Kling needs 2 to 77",
     ),
     (
         V1,

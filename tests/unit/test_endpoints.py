@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from vidserve.endpoints import ENDPOINTS, app_id, validate_input
-from vidserve.endpoints.kling import output_size
+from vidserve.endpoints import ENDPOINTS, app_id, output_size, validate_input
 from vidserve.engines.base import VideoRequest
+from vidserve.engines.registry import MOTION_CAPABILITIES
 
 V1 = "fal-ai/kling-video/v1/standard/image-to-video"
 
@@ -21,9 +21,11 @@ def adapt(endpoint: str, image_hw: tuple[int, int], **fields: Any) -> VideoReque
     inp = validate_input(spec, {"prompt": "p", image_field: "data:,", **fields})
     files = {
         f.loc: np.zeros((*image_hw, 3) if f.kind == "image" else image_hw, np.uint8)
-        for f in spec.file_inputs(inp)
+        for f in spec.files(inp)
     }
-    return spec.to_video_request(inp, files)
+    spec.check_files(inp, {loc: (a.shape[1], a.shape[0]) for loc, a in files.items()})
+    request, _ = spec.to_video_request(inp, files, MOTION_CAPABILITIES, "motion")
+    return request
 
 
 @pytest.mark.parametrize(
@@ -107,3 +109,14 @@ def test_trajectory_coordinates_must_be_integers(value: object) -> None:
     }
     with pytest.raises(ValidationError):
         ENDPOINTS[V1].input_model.model_validate(body)
+
+
+def test_a_dynamic_mask_needs_two_trajectory_points() -> None:
+    from vidserve.errors import InputError
+
+    mask = {"mask_url": "data:,", "trajectories": [{"x": 1, "y": 1}]}
+    with pytest.raises(InputError) as caught:
+        body = {"prompt": "p", "image_url": "data:,", "dynamic_masks": [mask]}
+        validate_input(ENDPOINTS[V1], body)
+    assert caught.value.details[0]["loc"] == ["body", "dynamic_masks", 0, "trajectories"]
+    assert "Kling needs 2 to 77" in caught.value.details[0]["msg"]

@@ -7,12 +7,15 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from PIL import Image
 
+from vidserve.endpoints.files import Loc
+from vidserve.endpoints.rules import image_size_errors, mask_errors
 from vidserve.errors import FileFetchError, InputError
 from vidserve.media.fetch import FetchLimits, fetch
-from vidserve.media.images import check_masks, decode_image, decode_mask
+from vidserve.media.images import decode_image, decode_mask
 
 from helpers import RecordingHandler, RecordingServer, data_uri, make_image, make_mask
 
@@ -199,15 +202,30 @@ def test_gif_is_refused_with_the_formats_we_take() -> None:
         decode_image(_encoded(Image.new("RGB", (400, 400)), "GIF"), LOC)
 
 
+def checked_image(data: bytes, loc: Loc) -> npt.NDArray[np.uint8]:
+    """Decode, then Kling's size rules (the endpoint's, once the worker has every file)."""
+    image = decode_image(data, loc)
+    errors = image_size_errors(image.shape[1], image.shape[0], loc)
+    if errors:
+        raise InputError(errors)
+    return image
+
+
+def check_masks(image: tuple[int, int], masks: dict[Loc, tuple[int, int]]) -> None:
+    errors = mask_errors(image, masks)
+    if errors:
+        raise InputError(errors)
+
+
 @pytest.mark.parametrize(("width", "height"), [(300, 300), (750, 300), (300, 750), (640, 360)])
 def test_images_inside_klings_rules_pass(width: int, height: int) -> None:
     fmt = "WEBP" if width == 640 else "PNG"
-    assert decode_image(make_image(width, height, fmt=fmt), LOC).shape == (height, width, 3)
+    assert checked_image(make_image(width, height, fmt=fmt), LOC).shape == (height, width, 3)
 
 
 def test_a_small_image_is_refused_naming_the_rule_and_the_numbers() -> None:
     with pytest.raises(InputError) as err:
-        decode_image(make_image(250, 400), LOC)
+        checked_image(make_image(250, 400), LOC)
     (detail,) = err.value.details
     assert detail == {
         "loc": list(LOC),
@@ -220,7 +238,7 @@ def test_a_small_image_is_refused_naming_the_rule_and_the_numbers() -> None:
 @pytest.mark.parametrize(("width", "height", "ratio"), [(1000, 300, "3.33"), (300, 800, "0.38")])
 def test_an_extreme_aspect_ratio_is_refused(width: int, height: int, ratio: str) -> None:
     with pytest.raises(InputError) as err:
-        decode_image(make_image(width, height), LOC)
+        checked_image(make_image(width, height), LOC)
     (detail,) = err.value.details
     assert detail["type"] == "image_aspect_ratio"
     assert detail["msg"] == (
@@ -231,7 +249,7 @@ def test_an_extreme_aspect_ratio_is_refused(width: int, height: int, ratio: str)
 
 def test_every_broken_image_rule_is_reported() -> None:
     with pytest.raises(InputError) as err:
-        decode_image(make_image(900, 200), ("body", "tail_image_url"))
+        checked_image(make_image(900, 200), ("body", "tail_image_url"))
     assert [d["type"] for d in err.value.details] == ["image_too_small", "image_aspect_ratio"]
     assert all(d["loc"] == ["body", "tail_image_url"] for d in err.value.details)
 
@@ -242,7 +260,7 @@ def test_the_orientation_tag_is_applied_before_the_rules() -> None:
     exif[0x0112] = 6  # rotate 90 degrees: shown as 400x800
     buf = io.BytesIO()
     img.save(buf, format="JPEG", exif=exif)
-    assert decode_image(buf.getvalue(), LOC).shape == (800, 400, 3)
+    assert checked_image(buf.getvalue(), LOC).shape == (800, 400, 3)
 
 
 def test_a_pixel_bomb_is_refused_before_decoding() -> None:

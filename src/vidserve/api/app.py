@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -16,10 +17,12 @@ from vidserve import __version__
 from vidserve.api import files, meta, playground, queue, run, uploads, usage, webhooks
 from vidserve.api.auth import AuthError, KeyCache, RateLimitError
 from vidserve.api.routing import FalRoutingMiddleware
-from vidserve.api.wire import ApiContext, PayloadTooLargeError
+from vidserve.api.wire import ERROR_TYPE_HEADER, ApiContext, PayloadTooLargeError
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS
-from vidserve.errors import InputError, NotFoundError
+from vidserve.engines.config import load_engines_config
+from vidserve.errors import InputError, NotFoundError, NotServedError
+from vidserve.serving import Route, plan_routes
 from vidserve.storage import FileStorage
 from vidserve.store import JobStore
 
@@ -56,6 +59,14 @@ async def _input_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+async def _not_served(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": str(exc), "error_type": "endpoint_not_served"},
+        status_code=501,
+        headers={ERROR_TYPE_HEADER: "endpoint_not_served"},
+    )
 
 
 async def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
@@ -132,8 +143,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> FastAPI:
-    """The HTTP API over the given parts. Workers are separate (see ``vidserve.worker``)."""
+def create_app(
+    settings: Settings,
+    store: JobStore,
+    storage: FileStorage,
+    routes: Mapping[str, Route] | None = None,
+) -> FastAPI:
+    """The HTTP API over the given parts. Workers are separate (see ``vidserve.worker``).
+
+    ``routes`` say which engine serves each endpoint (``vidserve serve`` passes its workers');
+    by default they are planned from the engines configuration in the environment, as the
+    workers of a fleet read it."""
     app = FastAPI(
         title="vidserve",
         version=__version__,
@@ -142,7 +162,9 @@ def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> Fas
     )
     # Processes on one store share its secret unless the operator sets one.
     secret = settings.secret or store.deployment_secret()
-    app.state.ctx = ApiContext(replace(settings, secret=secret), store, storage)
+    if routes is None:
+        routes = plan_routes(load_engines_config())
+    app.state.ctx = ApiContext(replace(settings, secret=secret), store, storage, routes)
     app.state.keys = KeyCache(store)
     # Added last, runs first: fal host names and the proxy route become our paths, then
     # every answer gets a request id, then status polls are answered before routing.
@@ -151,6 +173,7 @@ def create_app(settings: Settings, store: JobStore, storage: FileStorage) -> Fas
     app.add_middleware(FalRoutingMiddleware, run_owners={eid.split("/", 1)[0] for eid in ENDPOINTS})
     app.add_exception_handler(InputError, _input_error)
     app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(NotServedError, _not_served)
     app.add_exception_handler(AuthError, _unauthorized)
     app.add_exception_handler(RateLimitError, _rate_limited)
     app.add_exception_handler(PayloadTooLargeError, _too_large)

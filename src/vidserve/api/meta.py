@@ -14,6 +14,7 @@ from vidserve.api.auth import CallerDep
 from vidserve.api.wire import ApiContext, base_url, get_ctx, spec_for
 from vidserve.endpoints import ENDPOINTS, EndpointSpec
 from vidserve.schema import File, Status
+from vidserve.serving import Route
 from vidserve.store import WorkStats
 
 router = APIRouter()
@@ -82,22 +83,38 @@ def _escape(value: str) -> str:
 
 
 @router.get("/models", tags=["meta"])
-def models() -> list[dict[str, Any]]:
-    """Every served endpoint with its input schema, output settings and price."""
-    return [
-        {
-            "endpoint_id": spec.endpoint_id,
-            "title": spec.title,
-            "price_per_second": spec.price_per_second,
-            "output": {
-                "resolution": f"{spec.output.resolution}p",
-                "fps": spec.output.fps,
-                "durations": list(spec.output.durations),
-            },
-            "input_schema": spec.input_model.model_json_schema(),
-        }
-        for spec in ENDPOINTS.values()
-    ]
+def models(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every catalog endpoint: its kind, whether this server serves it (with which engine,
+    or why not), output settings, price and input schema."""
+    return [model_entry(spec, ctx.routes[spec.endpoint_id]) for spec in ENDPOINTS.values()]
+
+
+def model_entry(spec: EndpointSpec, route: Route) -> dict[str, Any]:
+    """One endpoint as ``/models`` lists it."""
+    entry: dict[str, Any] = {
+        "endpoint_id": spec.endpoint_id,
+        "title": spec.title,
+        "kind": spec.kind.value,
+        "served": route.served,
+        "engine": route.engine,
+        "price_per_second": spec.price.per_second,
+        "price": {
+            "per_second": spec.price.per_second,
+            "with_audio_per_second": spec.price.with_audio,
+            "source": spec.price.source,
+        },
+        "output": {
+            "model": spec.output.model,
+            "resolution": f"{spec.output.resolution}p",
+            "fps": spec.output.fps,
+            "durations": list(spec.output.durations),
+        },
+        "input_schema": spec.input_model.model_json_schema(),
+        "example": dict(spec.example),
+    }
+    if route.reason:
+        entry["not_served_because"] = route.reason
+    return entry
 
 
 def component_schemas(specs: list[EndpointSpec]) -> dict[str, Any]:
@@ -200,7 +217,7 @@ def endpoint_openapi(spec: EndpointSpec, server: str) -> dict[str, Any]:
             "title": spec.title,
             "version": __version__,
             "description": f"{spec.title}, served by vidserve.",
-            "x-fal-metadata": {"endpointId": spec.endpoint_id, "category": "image-to-video"},
+            "x-fal-metadata": {"endpointId": spec.endpoint_id, "category": spec.kind.value},
         },
         "servers": [{"url": f"{server}/queue"}],
         "paths": paths,

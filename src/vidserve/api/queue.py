@@ -17,6 +17,7 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vidserve.api.auth import Caller, CallerDep, caller_for, check_limits
@@ -38,8 +39,9 @@ from vidserve.api.wire import (
     status_code_for,
     visible,
 )
-from vidserve.endpoints import validate_input
-from vidserve.errors import InputError
+from vidserve.endpoints import EndpointSpec, refusals, validate_input
+from vidserve.errors import InputError, NotServedError
+from vidserve.serving import Route
 from vidserve.store import CancelOutcome, Job, NewJob, Priority
 
 router = APIRouter(include_in_schema=False)
@@ -68,6 +70,17 @@ def _priority(value: str | None) -> Priority:
     )
 
 
+def check_route(route: Route, spec: EndpointSpec, inp: BaseModel) -> None:
+    """NotServedError when no engine here makes the endpoint's kind; InputError naming each
+    field that asks its engine for what it cannot do."""
+    if not route.served:
+        raise NotServedError(route.reason or f"{spec.endpoint_id} is not served here")
+    if route.capabilities is not None:
+        errors, _ = refusals(spec.asks(inp), route.capabilities, str(route.engine), at_submit=True)
+        if errors:
+            raise InputError(errors)
+
+
 async def create_job(request: Request, ctx: ApiContext, endpoint_id: str, caller: Caller) -> Job:
     """Validate a submitted body and record it for ``caller``: shared by the queue and
     sync-run routes. Rate limits apply here (429)."""
@@ -84,6 +97,7 @@ async def create_job(request: Request, ctx: ApiContext, endpoint_id: str, caller
     )
     data = await read_json(request, ctx.settings.max_body_bytes)
     inp = validate_input(spec, data)
+    check_route(ctx.routes[spec.endpoint_id], spec, inp)
     await run_in_threadpool(check_limits, ctx, caller)
     new = NewJob(
         request_id=str(uuid.uuid4()),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -19,6 +20,7 @@ from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS, EndpointSpec, app_id
 from vidserve.errors import InputError, NotFoundError
 from vidserve.schema import ErrorType, LogEntry, Status
+from vidserve.serving import Route
 from vidserve.storage import FileStorage
 from vidserve.store import Job, JobStore, LogRecord, StatusView
 from vidserve.webhooks.body import failure_payload, failure_status_code
@@ -66,6 +68,8 @@ class ApiContext:
     settings: Settings
     store: JobStore
     storage: FileStorage
+    #: How each catalog endpoint is served (:mod:`vidserve.serving`).
+    routes: Mapping[str, Route]
     #: Status polls' and streams' reads, gathered (see :mod:`vidserve.api.reads`).
     reader: StatusReader = field(init=False)
 

@@ -12,18 +12,21 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidserve import __version__
 from vidserve.config import Settings
 from vidserve.errors import ConfigError
 from vidserve.storage import FileStorage
 from vidserve.store import JobStore
+
+if TYPE_CHECKING:
+    from vidserve.serving import Route
 
 logger = logging.getLogger("vidserve")
 
@@ -88,7 +91,7 @@ def open_parts(settings: Settings, *, exclusive: bool) -> Iterator[Parts]:
             store.close()
 
 
-def _serve_http(parts: Parts, role: str) -> None:
+def _serve_http(parts: Parts, role: str, routes: Mapping[str, Route] | None = None) -> None:
     from vidserve.api import create_app
 
     settings = parts.settings
@@ -97,7 +100,7 @@ def _serve_http(parts: Parts, role: str) -> None:
             f"refusing to serve {settings.host} without API keys: anyone who can reach it "
             "could use it. Create a key (vidserve keys create NAME) or pass --insecure"
         )
-    app = create_app(settings, parts.store, parts.storage)
+    app = create_app(settings, parts.store, parts.storage, routes)
     logger.info(
         "vidserve %s %s on http://%s:%d (store: %s, files: %s)",
         __version__,
@@ -160,7 +163,7 @@ def serve(settings: Settings) -> None:
         pool = WorkerPool(parts.store, parts.storage, parts.settings, settings.workers)
         pool.start()
         try:
-            _serve_http(parts, "serve")
+            _serve_http(parts, "serve", pool.routes)
         finally:
             pool.stop()
 
@@ -194,7 +197,7 @@ def worker(settings: Settings, endpoint_ids: Collection[str] | None) -> None:
             parts.store, parts.storage, parts.settings, settings.workers, endpoint_ids
         )
         names = sorted({engine.name for w in pool.workers for engine in w.engines.values()})
-        served = sorted(endpoint_ids or ENDPOINTS)
+        served = sorted(pool.workers[0].engines) if pool.workers else []
         logger.info(
             "vidserve %s worker: %d thread(s), engine(s) %s, endpoints %s (store: %s, files: %s)",
             __version__,

@@ -1,28 +1,35 @@
-"""Endpoints: the wire schema of each served endpoint id and its adapter to a VideoRequest.
+"""Endpoints: the Kling catalog, each endpoint's wire schema, rules and adapter.
 
 ``ENDPOINTS`` maps every served endpoint id to its :class:`EndpointSpec`; the API validates
-with ``spec.input_model`` and the worker turns a validated input into a
+with ``spec.validate`` (schema and Kling's rules on the body), the worker fetches
+``spec.files``, checks them with ``spec.check_files`` and builds the engine-neutral
 :class:`~vidserve.engines.base.VideoRequest` with ``spec.to_video_request``.
 """
 
+from vidserve.endpoints.adapter import Asks, output_size, refusals
 from vidserve.endpoints.base import (
     EndpointSpec,
-    FileInput,
     OutputSettings,
+    Price,
     app_id,
     validate_input,
     validation_details,
 )
-from vidserve.endpoints.kling import KLING_ENDPOINTS
+from vidserve.endpoints.catalog import CATALOG
+from vidserve.endpoints.files import FileInput
 
-ENDPOINTS: dict[str, EndpointSpec] = {spec.endpoint_id: spec for spec in KLING_ENDPOINTS}
+ENDPOINTS: dict[str, EndpointSpec] = {spec.endpoint_id: spec for spec in CATALOG}
 
 __all__ = [
     "ENDPOINTS",
+    "Asks",
     "EndpointSpec",
     "FileInput",
     "OutputSettings",
+    "Price",
     "app_id",
+    "output_size",
+    "refusals",
     "validate_input",
     "validation_details",
 ]

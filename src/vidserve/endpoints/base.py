@@ -1,14 +1,18 @@
-"""What every endpoint declares: its schemas, price, output settings and adapter."""
+"""What every endpoint declares: its kind, schemas, tier, price and Kling's rules on it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from vidserve.engines.base import Image, VideoRequest
+from vidserve.endpoints.adapter import Asks, asks, refusals, video_request
+from vidserve.endpoints.files import FileInput, Loc, file_inputs
+from vidserve.endpoints.inputs import VideoOutput
+from vidserve.endpoints.rules import body_errors, file_errors
+from vidserve.engines.base import Capabilities, Feature, Image, Kind, VideoRequest
 from vidserve.errors import InputError
 
 #: Namespaces whose endpoint ids carry one extra leading segment (fal's rule).
@@ -24,50 +28,92 @@ def app_id(endpoint_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class FileInput:
-    """One input file a request names: where it sits in the body, its URL, and its kind."""
-
-    loc: tuple[str | int, ...]
-    url: str
-    kind: Literal["image", "mask"]
-
-
-@dataclass(frozen=True)
 class OutputSettings:
     """What the endpoint's model renders: tier, frame rate and allowed durations."""
 
     model: str
-    resolution: Literal[720, 1080]  # the short side, in pixels
+    resolution: Literal[720, 1080, 2160]  # the short side, in pixels
     fps: int
     durations: tuple[int, ...]
 
 
 @dataclass(frozen=True)
+class Price:
+    """USD per second of video as fal publishes it; ``per_second`` None where fal publishes
+    none (``source`` says so), ``with_audio`` where sound costs more."""
+
+    per_second: float | None
+    source: str
+    with_audio: float | None = None
+
+
+@dataclass(frozen=True)
 class EndpointSpec:
-    """One served endpoint id."""
+    """One served endpoint id: its schema, tier, price, and every Kling rule on it."""
 
     endpoint_id: str
     title: str
+    kind: Kind
     input_model: type[BaseModel]
-    output_model: type[BaseModel]
     output: OutputSettings
-    #: USD per second of video.
-    price_per_second: float
-    #: The seed page's full input example (with its public URLs).
+    price: Price
+    #: A full input example (with public URLs).
     example: Mapping[str, Any]
-    file_inputs: Callable[[BaseModel], list[FileInput]]
-    #: Build the engine-neutral request from the validated input and the decoded files,
-    #: keyed by ``FileInput.loc``.
-    adapter: Callable[[BaseModel, Mapping[tuple[str | int, ...], Image]], VideoRequest]
+    output_model: type[BaseModel] = VideoOutput
+    #: Durations an end frame allows on this endpoint's model (None: any).
+    end_frame_durations: tuple[str, ...] | None = None
 
     @property
     def app_id(self) -> str:
         return app_id(self.endpoint_id)
 
+    def validate(self, data: Any) -> BaseModel:
+        """The validated input, or an InputError naming every bad field and broken rule.
+        A storyboard without a ``duration`` lasts as long as its shots add up to."""
+        try:
+            inp = self.input_model.model_validate(data)
+        except ValidationError as exc:
+            raise InputError(validation_details(exc)) from None
+        errors = body_errors(inp, self.end_frame_durations)
+        if errors:
+            raise InputError(errors)
+        shots = getattr(inp, "multi_prompt", None)
+        if shots and "duration" not in inp.model_fields_set:
+            total = sum(int(shot.duration) for shot in shots)
+            inp = inp.model_copy(update={"duration": str(total)})
+        return inp
+
+    def files(self, inp: BaseModel) -> list[FileInput]:
+        """The files to fetch and decode, the start image first."""
+        return file_inputs(inp)
+
+    def check_files(self, inp: BaseModel, sizes: Mapping[Loc, tuple[int, int]]) -> None:
+        """Kling's rules on the decoded files (``loc`` -> ``(width, height)``)."""
+        errors = file_errors(inp, self.files(inp), sizes)
+        if errors:
+            raise InputError(errors)
+
+    def asks(self, inp: BaseModel) -> Asks:
+        """What ``inp`` asks of its engine."""
+        return asks(inp, self.kind)
+
     def to_video_request(
-        self, inp: BaseModel, files: Mapping[tuple[str | int, ...], Image]
-    ) -> VideoRequest:
-        return self.adapter(inp, files)
+        self, inp: BaseModel, files: Mapping[Loc, Image], caps: Capabilities, engine: str
+    ) -> tuple[VideoRequest, list[str]]:
+        """The engine-neutral request for ``engine`` (which declares ``caps``), and notes on
+        what it does without. InputError for what it cannot do."""
+        errors, notes = refusals(self.asks(inp), caps, engine, at_submit=False)
+        if errors:
+            raise InputError(errors)
+        request = video_request(
+            inp,
+            files,
+            kind=self.kind,
+            resolution=self.output.resolution,
+            fps=self.output.fps,
+            audio=Feature.AUDIO in caps.features,
+        )
+        return request, notes
 
 
 def validation_details(
@@ -92,7 +138,4 @@ def validation_details(
 
 def validate_input(spec: EndpointSpec, data: Any) -> BaseModel:
     """The endpoint's validated input, or an InputError with FastAPI-style details."""
-    try:
-        return spec.input_model.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(validation_details(exc)) from None
+    return spec.validate(data)

@@ -9,12 +9,74 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from vidserve.errors import CancelledError
+
+
+class Kind(StrEnum):
+    """What an endpoint makes a video from; an engine serves some of these."""
+
+    IMAGE_TO_VIDEO = "image-to-video"
+    TEXT_TO_VIDEO = "text-to-video"
+    #: Several images of one subject or scene (O1/O3 reference-to-video).
+    REFERENCE_TO_VIDEO = "reference-to-video"
+    #: Up to four images to combine (v1.6 elements).
+    ELEMENTS = "elements"
+    #: A named effect scene on one or two photos.
+    EFFECTS = "effects"
+
+
+class Feature(StrEnum):
+    """Things a request may ask for beyond its kind; an engine honours some of them."""
+
+    END_IMAGE = "end_image"
+    CAMERA = "camera"
+    MOTION_BRUSH = "motion_brush"
+    STORYBOARD = "storyboard"
+    AUDIO = "audio"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can honour. Declared by each engine class (and, for the registered
+    engines, mirrored in the registry so the API can check a request without importing the
+    engine). A request that asks for anything outside these is refused, never rendered
+    without it."""
+
+    kinds: frozenset[Kind]
+    features: frozenset[Feature] = frozenset()
+    #: Most reference images it uses (elements, reference-to-video, two-photo effects).
+    max_reference_images: int = 0
+    #: Effect scenes it can render (``Kind.EFFECTS``).
+    effects: frozenset[str] = frozenset()
+
+    def missing(self, kind: Kind, features: frozenset[Feature] = frozenset()) -> list[str]:
+        """What of ``kind`` and ``features`` this engine cannot do, as phrases."""
+        gaps = [] if kind in self.kinds else [f"{kind} video"]
+        gaps += [_FEATURE_PHRASES[f] for f in sorted(features - self.features)]
+        return gaps
+
+
+_FEATURE_PHRASES = {
+    Feature.END_IMAGE: "an end frame",
+    Feature.CAMERA: "a camera control",
+    Feature.MOTION_BRUSH: "a motion brush",
+    Feature.STORYBOARD: "a storyboard of shots (multi_prompt)",
+    Feature.AUDIO: "audio",
+}
+
+#: What an engine that declares nothing is taken to honour: image-to-video with every
+#: control that kind had before capabilities existed.
+IMAGE_TO_VIDEO_ONLY = Capabilities(
+    frozenset({Kind.IMAGE_TO_VIDEO}),
+    frozenset({Feature.END_IMAGE, Feature.CAMERA, Feature.MOTION_BRUSH}),
+)
+
 
 #: An RGB image, ``uint8`` of shape ``(height, width, 3)``.
 Image = npt.NDArray[np.uint8]
@@ -68,15 +130,30 @@ class DynamicMask:
 
 
 @dataclass(frozen=True)
-class VideoRequest:
-    """What to render, independent of any API: every field already validated and defaulted."""
+class Shot:
+    """One shot of a storyboard: its own prompt, for ``duration`` seconds."""
 
-    start_image: Image
+    prompt: str
+    duration: float
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """What to render, independent of any API: every field already validated and defaulted.
+
+    ``kind`` says which inputs matter: image-to-video has a ``start_image``; text-to-video
+    has none; elements and reference-to-video have ``reference_images`` (and maybe a start
+    image); effects have an ``effect`` scene and its photos as ``reference_images``. A
+    storyboard (``shots``) splits ``duration`` into shots whose durations add up to it.
+    """
+
     prompt: str
     width: int
     height: int
     fps: int
     duration: float
+    kind: Kind = Kind.IMAGE_TO_VIDEO
+    start_image: Image | None = None
     negative_prompt: str = ""
     #: Prompt adherence in [0, 1] (Kling's ``cfg_scale``); engines map it to their guidance.
     guidance: float = 0.5
@@ -87,10 +164,44 @@ class VideoRequest:
     camera: CameraMotion | None = None
     static_mask: Mask | None = None
     dynamic_masks: tuple[DynamicMask, ...] = field(default_factory=tuple)
+    #: Images in the order the request gave them (elements, references, effect photos).
+    reference_images: tuple[Image, ...] = field(default_factory=tuple)
+    #: An effect scene name (``Kind.EFFECTS``).
+    effect: str | None = None
+    shots: tuple[Shot, ...] = field(default_factory=tuple)
+    #: The request wants sound; only set when the engine can make it (adapters drop a
+    #: default wish the engine cannot honour, and say so).
+    generate_audio: bool = False
 
     @property
     def num_frames(self) -> int:
         return max(1, round(self.duration * self.fps))
+
+    @property
+    def features(self) -> frozenset[Feature]:
+        """The features this request uses (what its engine must honour)."""
+        used = {
+            Feature.END_IMAGE: self.end_image is not None,
+            Feature.CAMERA: self.camera is not None,
+            Feature.MOTION_BRUSH: self.has_motion_brush,
+            Feature.STORYBOARD: bool(self.shots),
+            Feature.AUDIO: self.generate_audio,
+        }
+        return frozenset(f for f, on in used.items() if on)
+
+    def shot_frames(self) -> list[int]:
+        """Frames per shot, adding up to ``num_frames`` (one shot when there is no storyboard).
+
+        Shot boundaries fall on the frames nearest each shot's end time, so rounding never
+        makes the total drift."""
+        if not self.shots:
+            return [self.num_frames]
+        ends, elapsed = [], 0.0
+        for shot in self.shots:
+            elapsed += shot.duration
+            ends.append(round(elapsed / self.duration * self.num_frames))
+        ends[-1] = self.num_frames
+        return [end - start for start, end in zip([0, *ends[:-1]], ends, strict=True)]
 
     @property
     def has_motion_brush(self) -> bool:
@@ -139,6 +250,8 @@ class Engine(abc.ABC):
     """Makes videos. One instance serves many requests, one at a time per worker."""
 
     name: str
+    #: What it honours; the worker refuses a request that asks for more.
+    capabilities: Capabilities = IMAGE_TO_VIDEO_ONLY
 
     @abc.abstractmethod
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:

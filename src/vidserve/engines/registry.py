@@ -14,8 +14,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidserve.engines.base import Engine
+from vidserve.engines.base import Capabilities, Engine, Feature, Kind
 from vidserve.errors import ConfigError
+
+#: The effect scenes the motion engine renders (``engines/motion/effects.py``).
+MOTION_EFFECTS = frozenset(
+    {"squish", "expansion", "dizzydizzy", "bloombloom", "fuzzyfuzzy"}
+    | {"hug", "kiss", "heart_gesture"}
+)
+
+#: The motion engine: no text-to-video (it cannot draw from words), no sound.
+MOTION_CAPABILITIES = Capabilities(
+    kinds=frozenset(
+        {Kind.IMAGE_TO_VIDEO, Kind.ELEMENTS, Kind.REFERENCE_TO_VIDEO, Kind.EFFECTS}
+    ),
+    features=frozenset(
+        {Feature.END_IMAGE, Feature.CAMERA, Feature.MOTION_BRUSH, Feature.STORYBOARD}
+    ),
+    max_reference_images=7,
+    effects=MOTION_EFFECTS,
+)
+
+#: The most a diffusion family can do with some weights folder; a loaded engine declares
+#: what its own folder allows (a Wan T2V folder makes no image-to-video).
+WAN_CAPABILITIES = Capabilities(
+    kinds=frozenset({Kind.IMAGE_TO_VIDEO, Kind.TEXT_TO_VIDEO, Kind.REFERENCE_TO_VIDEO}),
+    features=frozenset({Feature.END_IMAGE, Feature.STORYBOARD}),
+    max_reference_images=7,
+)
+LTX_CAPABILITIES = Capabilities(
+    kinds=frozenset({Kind.IMAGE_TO_VIDEO, Kind.TEXT_TO_VIDEO}),
+    features=frozenset({Feature.END_IMAGE, Feature.STORYBOARD}),
+)
+COGVIDEOX_CAPABILITIES = Capabilities(
+    kinds=frozenset({Kind.IMAGE_TO_VIDEO, Kind.TEXT_TO_VIDEO}),
+    features=frozenset({Feature.STORYBOARD}),
+)
 
 
 @dataclass(frozen=True)
@@ -29,20 +63,32 @@ class EngineEntry:
     #: Runs in a child process unless the configuration says otherwise (model code that may
     #: crash or run out of GPU memory).
     isolate: bool = False
+    #: The most it can honour, known without importing it (the API checks submits with it);
+    #: None for an operator's ``module:Factory`` (its class declares its own).
+    capabilities: Capabilities | None = None
 
 
 _ENGINES: dict[str, EngineEntry] = {
-    "motion": EngineEntry("vidserve.engines.motion:MotionEngine"),
+    "motion": EngineEntry(
+        "vidserve.engines.motion:MotionEngine", capabilities=MOTION_CAPABILITIES
+    ),
     "wan": EngineEntry(
-        "vidserve.engines.diffusers.wan:WanImageToVideoEngine", needs_weights=True, isolate=True
+        "vidserve.engines.diffusers.wan:WanImageToVideoEngine",
+        needs_weights=True,
+        isolate=True,
+        capabilities=WAN_CAPABILITIES,
     ),
     "ltx": EngineEntry(
-        "vidserve.engines.diffusers.ltx:LTXImageToVideoEngine", needs_weights=True, isolate=True
+        "vidserve.engines.diffusers.ltx:LTXImageToVideoEngine",
+        needs_weights=True,
+        isolate=True,
+        capabilities=LTX_CAPABILITIES,
     ),
     "cogvideox": EngineEntry(
         "vidserve.engines.diffusers.cogvideox:CogVideoXImageToVideoEngine",
         needs_weights=True,
         isolate=True,
+        capabilities=COGVIDEOX_CAPABILITIES,
     ),
 }
 
@@ -52,6 +98,15 @@ DEFAULT_ENGINE = "motion"
 def engine_names() -> list[str]:
     """The registered engine names."""
     return sorted(_ENGINES)
+
+
+def engines_for(kind: Kind) -> list[str]:
+    """The registered engines that can serve ``kind`` (with suitable weights)."""
+    return [
+        name
+        for name, entry in sorted(_ENGINES.items())
+        if entry.capabilities is not None and kind in entry.capabilities.kinds
+    ]
 
 
 def engine_entry(name: str) -> EngineEntry:

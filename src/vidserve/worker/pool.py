@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS
@@ -20,6 +20,7 @@ from vidserve.engines.base import Engine
 from vidserve.engines.config import EnginesConfig, EngineSpec, load_engines_config
 from vidserve.engines.registry import create_engine
 from vidserve.errors import ConfigError
+from vidserve.serving import Route, plan_routes
 from vidserve.storage import FileStorage
 from vidserve.store import JobStore
 from vidserve.worker.child import ChildEngine
@@ -31,9 +32,11 @@ logger = logging.getLogger(__name__)
 def create_engines(
     endpoint_ids: Collection[str] | None = None, config: EnginesConfig | None = None
 ) -> dict[str, Engine]:
-    """An engine for each of ``endpoint_ids`` (default: every endpoint), as ``config``
-    (default: read from the environment) says; endpoints that share an engine table share
-    one instance. ConfigError for an unknown endpoint or engine, or unusable weights."""
+    """An engine for each of ``endpoint_ids`` (default: every endpoint the configuration
+    serves), as ``config`` (default: read from the environment) says; endpoints that share an
+    engine table share one instance. ConfigError for an unknown endpoint or engine, unusable
+    weights, an endpoint mapped to an engine that cannot make its kind, or an endpoint asked
+    for that the configuration does not serve."""
     config = load_engines_config() if config is None else config
     unknown = sorted(set(config.endpoints) - set(ENDPOINTS))
     if unknown:
@@ -41,8 +44,8 @@ def create_engines(
             f"{config.source}: unknown endpoint id(s) {', '.join(unknown)}; served: "
             f"{', '.join(sorted(ENDPOINTS))}"
         )
-    served = list(ENDPOINTS if endpoint_ids is None else endpoint_ids)
-    used = {config.engine_for(endpoint_id).name for endpoint_id in served}
+    wanted = list(ENDPOINTS if endpoint_ids is None else endpoint_ids)
+    used = {config.engine_for(endpoint_id).name for endpoint_id in wanted}
     for name in sorted(set(config.engines) - used):
         # Checked though unused here (another worker may serve it): a typo fails every start.
         spec = config.engines[name]
@@ -51,10 +54,34 @@ def create_engines(
     try:
         for name in sorted(used):
             built[name] = build_engine(config.engines[name])
+        routes = plan_routes(
+            config, lambda spec: built[spec.name].capabilities if spec.name in built else None
+        )
+        refused = [routes[e].reason for e in wanted if endpoint_ids and not routes[e].served]
+        if refused:
+            raise ConfigError("; ".join(str(reason) for reason in refused))
     except BaseException:
         close_engines(built.values())
         raise
-    return {endpoint_id: built[config.engine_for(endpoint_id).name] for endpoint_id in served}
+    return {
+        endpoint_id: built[config.engine_for(endpoint_id).name]
+        for endpoint_id in wanted
+        if routes[endpoint_id].served
+    }
+
+
+def engine_routes(config: EnginesConfig, engines: Mapping[str, Engine]) -> dict[str, Route]:
+    """Every catalog endpoint's route as a worker's ``engines`` (endpoint -> engine, from
+    :func:`create_engines`) serve it: with the built engine's own capabilities."""
+    routes = plan_routes(config)
+    for endpoint_id, route in routes.items():
+        engine = engines.get(endpoint_id)
+        if engine is not None:
+            routes[endpoint_id] = Route(endpoint_id, route.engine, engine.capabilities)
+        elif route.served:
+            reason = f"this process's workers do not serve {endpoint_id}"
+            routes[endpoint_id] = Route(endpoint_id, None, None, reason)
+    return routes
 
 
 def build_engine(spec: EngineSpec) -> Engine:
@@ -105,6 +132,10 @@ class WorkerPool:
         self._threads = [
             threading.Thread(target=w.run, name=w.worker_id, daemon=True) for w in self.workers
         ]
+        #: How this pool serves each endpoint (what the API of ``vidserve serve`` accepts).
+        self.routes = (
+            engine_routes(config, self.workers[0].engines) if self.workers else plan_routes(config)
+        )
 
     def start(self) -> None:
         for thread in self._threads:

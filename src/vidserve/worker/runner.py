@@ -24,7 +24,7 @@ from vidserve.endpoints import ENDPOINTS, EndpointSpec, validate_input
 from vidserve.engines.base import Engine, Image, RunContext
 from vidserve.errors import CancelledError, EngineError, InputError
 from vidserve.media.fetch import FetchLimits, fetch
-from vidserve.media.images import check_masks, decode_image, decode_mask
+from vidserve.media.images import decode_image, decode_mask
 from vidserve.schema import ErrorType, File, Usage
 from vidserve.storage import FileStorage
 from vidserve.store import Job, JobStore
@@ -157,26 +157,19 @@ class Worker:
     ) -> tuple[dict[str, Any], Usage]:
         inp = validate_input(spec, job.input)
         files: dict[tuple[str | int, ...], Image] = {}
-        items = spec.file_inputs(inp)
-        for item in items:
+        for item in spec.files(inp):
             ctx.check_cancelled()
             data = fetch(
                 item.url, item.loc, self._limits, lambda url, cap: self._read_own(job, url, cap)
             )
-            decoded = (
-                decode_image(data, item.loc)
-                if item.kind == "image"
-                else decode_mask(data, item.loc)
-            )
-            files[item.loc] = decoded
+            decode = decode_image if item.kind == "image" else decode_mask
+            files[item.loc] = decoded = decode(data, item.loc)
             where = ".".join(str(p) for p in item.loc[1:])
             ctx.log(f"Loaded {where}: {decoded.shape[1]}x{decoded.shape[0]}")
-        masks = {i.loc: files[i.loc].shape[1::-1] for i in items if i.kind == "mask"}
-        if masks:
-            # Kling: masks at the start image's aspect ratio, all at one resolution.
-            start = files[next(i.loc for i in items if i.kind == "image")]
-            check_masks((start.shape[1], start.shape[0]), masks)
-        request = spec.to_video_request(inp, files)
+        spec.check_files(inp, {loc: (img.shape[1], img.shape[0]) for loc, img in files.items()})
+        request, notes = spec.to_video_request(inp, files, engine.capabilities, engine.name)
+        for note in notes:
+            ctx.log(note, "WARN")
         ctx.check_cancelled()
         ctx.log(
             f"Rendering {request.width}x{request.height}, {request.num_frames} frames at "
@@ -196,12 +189,14 @@ class Worker:
             file_size=stored.size,
         )
         seconds = request.num_frames / request.fps
-        price = self.settings.prices.get(spec.endpoint_id, spec.price_per_second)
-        usage = Usage(video_seconds=seconds, price_per_second=price, cost=round(seconds * price, 6))
+        listed = spec.price.with_audio if request.generate_audio else spec.price.per_second
+        price = self.settings.prices.get(spec.endpoint_id, listed)
+        cost = None if price is None else round(seconds * price, 6)
+        usage = Usage(video_seconds=seconds, price_per_second=price, cost=cost)
         # The seed is echoed (fal does) so a result can be reproduced; models without a
         # field ignore it.
         output: BaseModel = spec.output_model.model_validate(
-            {"video": video, "seed": request.seed, "usage": usage}
+            {"video": video, "seed": request.seed, "usage": usage, "warnings": notes or None}
         )
         return output.model_dump(mode="json", exclude_none=True), usage
 

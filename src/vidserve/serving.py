@@ -1,0 +1,80 @@
+"""Which engine serves which endpoint: the engines configuration held against each endpoint's
+kind and each engine's capabilities.
+
+An endpoint goes to the engine the configuration names for it, or to the default engine.
+An endpoint the configuration maps by name to an engine that cannot make its kind is a
+:class:`ConfigError` at start, naming both; one the default engine cannot make (text-to-video
+on the motion engine) is not served, and says why and which engines could.
+
+The API plans with the capabilities the registry declares (it never imports an engine);
+workers plan with their built engines' own, which know their weights (a Wan text-to-video
+folder makes no image-to-video). An operator's own engine (``module:Factory``) declares
+nothing the API can read: the API lets its requests through and the worker checks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from vidserve.endpoints import ENDPOINTS
+from vidserve.engines.base import Capabilities
+from vidserve.engines.config import EnginesConfig, EngineSpec
+from vidserve.engines.registry import engine_entry, engines_for
+from vidserve.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one endpoint is served here."""
+
+    endpoint_id: str
+    #: The engine table's name (its registered engine for the built-in ones); None: not served.
+    engine: str | None
+    #: What that engine honours; None where it is not known (an operator's engine).
+    capabilities: Capabilities | None = None
+    #: Why it is not served.
+    reason: str | None = None
+
+    @property
+    def served(self) -> bool:
+        return self.engine is not None
+
+
+def declared_capabilities(spec: EngineSpec) -> Capabilities | None:
+    """What the registry says an engine can do, without importing it."""
+    return engine_entry(spec.engine).capabilities
+
+
+def plan_routes(
+    config: EnginesConfig,
+    capabilities: Callable[[EngineSpec], Capabilities | None] = declared_capabilities,
+) -> dict[str, Route]:
+    """A route for every catalog endpoint; ConfigError for an endpoint mapped by name to an
+    engine that cannot make its kind."""
+    routes: dict[str, Route] = {}
+    for endpoint_id, endpoint in ENDPOINTS.items():
+        engine = config.engine_for(endpoint_id)
+        caps = capabilities(engine)
+        if caps is None or endpoint.kind in caps.kinds:
+            routes[endpoint_id] = Route(endpoint_id, engine.name, caps)
+            continue
+        able = ", ".join(engines_for(endpoint.kind)) or "none yet"
+        if endpoint_id in config.endpoints:
+            raise ConfigError(
+                f"{config.source}: {endpoint_id} makes {endpoint.kind} video, but the engine "
+                f"it is mapped to, {engine.name!r} ({engine.engine}), cannot; engines that "
+                f"can: {able}"
+            )
+        reason = (
+            f"{endpoint_id} makes {endpoint.kind} video, which the {engine.name} engine "
+            f"(this server's default) cannot; engines that can: {able}. Map the endpoint to "
+            "one in the engines configuration (VIDSERVE_ENGINES_CONFIG)"
+        )
+        routes[endpoint_id] = Route(endpoint_id, None, caps, reason)
+    return routes
+
+
+def served(routes: Mapping[str, Route]) -> list[str]:
+    """The endpoint ids that ``routes`` serve."""
+    return sorted(eid for eid, route in routes.items() if route.served)
