@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 #: The project's shared reference, next to the checkout; a clone without it (CI) reads the
-#: copy in ``tests/data``, which ``test_the_copy_of_the_reference_is_current`` keeps equal.
+#: copy in ``tests/reference``, which ``test_the_copy_of_the_reference_is_current`` keeps equal.
 SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference/kling-family.ts"
-COPY = Path(__file__).resolve().parent / "data/kling-family.ts"
+COPY = Path(__file__).resolve().parent / "reference/kling-family.ts"
 REFERENCE = SHARED_REFERENCE if SHARED_REFERENCE.exists() else COPY
 
 Kind = Literal["string", "number", "boolean", "array", "object"]

@@ -275,7 +275,7 @@ def test_the_copy_of_the_reference_is_current() -> None:
     if not kling_reference.SHARED_REFERENCE.exists():
         pytest.skip("no shared reference next to this checkout: the copy is what there is")
     shared = kling_reference.SHARED_REFERENCE.read_bytes()
-    assert kling_reference.COPY.read_bytes() == shared, "copy it again into tests/data"
+    assert kling_reference.COPY.read_bytes() == shared, "copy it again into tests/reference"
 
 
 def test_reference_names_48_in_scope_endpoints_each_with_an_object_input() -> None:
