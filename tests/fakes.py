@@ -14,10 +14,27 @@ from fastapi.testclient import TestClient
 from vidserve.api import create_app
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS
-from vidserve.engines.base import Engine, RenderedVideo, RunContext, VideoRequest
+from vidserve.endpoints.effect_scenes import EFFECT_SCENES
+from vidserve.engines.base import (
+    Capabilities,
+    Engine,
+    Feature,
+    Kind,
+    RenderedVideo,
+    RunContext,
+    VideoRequest,
+)
 from vidserve.storage import LocalStorage
 from vidserve.store.sqlite import SQLiteJobStore
 from vidserve.worker import Worker
+
+#: An engine that honours everything: adapters' output reaches it whole.
+EVERYTHING = Capabilities(
+    kinds=frozenset(Kind),
+    features=frozenset(Feature),
+    max_reference_images=7,
+    effects=frozenset(EFFECT_SCENES),
+)
 
 
 class FakeEngine(Engine):
@@ -25,8 +42,9 @@ class FakeEngine(Engine):
 
     name = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, capabilities: Capabilities = EVERYTHING) -> None:
         self.requests: list[VideoRequest] = []
+        self.capabilities = capabilities
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
         self.requests.append(request)
