@@ -1,4 +1,5 @@
-"""The built-in CPU engine: camera moves, motion brush and start-to-end transitions."""
+"""The built-in CPU engine: camera moves, motion brush, start-to-end transitions, storyboards,
+images in turn (elements, references) and effect scenes."""
 
 from vidserve.engines.motion.engine import MotionEngine
 

@@ -2,52 +2,59 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from typing import Protocol
 
 from vidserve.engines.base import (
     GENTLE_PUSH_IN,
     CameraMotion,
     Engine,
     Image,
+    Kind,
     RenderedVideo,
     RunContext,
     VideoRequest,
 )
 from vidserve.engines.motion.brush import BrushRender
 from vidserve.engines.motion.camera import CameraRender
+from vidserve.engines.motion.effects import effect_source
 from vidserve.engines.motion.fit import CoverFit
+from vidserve.engines.motion.moves import describe
 from vidserve.engines.motion.path import Trajectory
 from vidserve.engines.motion.prompt import camera_from_prompt
+from vidserve.engines.motion.references import reference_source
+from vidserve.engines.motion.sequence import FrameSource
+from vidserve.engines.motion.shots import storyboard_source
 from vidserve.engines.motion.transition import TransitionRender
+from vidserve.engines.registry import MOTION_CAPABILITIES
 from vidserve.errors import EngineError
 from vidserve.media.video import EncoderError, VideoWriter
+
+__all__ = ["FrameSource", "MotionEngine"]
 
 OUTPUT_NAME = "output.mp4"
 
 
-class FrameSource(Protocol):
-    """Renders the frames of one clip, any frame on demand."""
-
-    num_frames: int
-
-    def frame(self, index: int) -> Image:
-        """Render frame ``index`` (0-based)."""
-        ...
-
-
 class MotionEngine(Engine):
-    """Animates the start image without model weights.
+    """Animates pictures without model weights.
 
-    One of three modes per request, chosen in this order: a start-to-end transition when
-    there is an end image, a motion brush when there are masks, else a camera move: the
-    request's, else the one the prompt's camera phrases name (:mod:`.prompt`), else
-    :data:`GENTLE_PUSH_IN`. Rendering is deterministic and does not use the seed, so the
-    same request gives the same bytes.
+    By the request's kind:
+
+    - image-to-video, one of four modes, chosen in this order: a storyboard when there are
+      shots (:mod:`.shots`: a camera move per shot); a start-to-end transition when there is
+      an end image; a motion brush when there are masks; else a camera move: the request's,
+      else the one the prompt's camera phrases name (:mod:`.prompt`), else
+      :data:`GENTLE_PUSH_IN`;
+    - elements and reference-to-video: the images in turn, morphing into each other
+      (:mod:`.references`);
+    - effects: the named scene (:mod:`.effects`);
+    - text-to-video: refused (there is no picture to animate).
+
+    Rendering is deterministic (the seed only seeds the procedural effects), so the same
+    request gives the same bytes.
     """
 
     name = "motion"
+    capabilities = MOTION_CAPABILITIES
 
     def __init__(self, *, crf: int = 20, preset: str = "veryfast", threads: int = 2) -> None:
         self.crf = crf
@@ -84,30 +91,55 @@ class MotionEngine(Engine):
 
     def frame_source(self, request: VideoRequest, ctx: RunContext) -> tuple[FrameSource, str]:
         """The renderer for ``request``'s mode, and the mode's name for the log."""
-        width, height, count = request.width, request.height, request.num_frames
+        kind = request.kind
+        if kind not in self.capabilities.kinds:
+            raise EngineError(
+                f"the motion engine does not make {kind} videos: it animates the pictures a "
+                "request brings, and this kind brings none; it makes "
+                f"{', '.join(sorted(self.capabilities.kinds))} (serve text-to-video with a "
+                "diffusion engine: wan, ltx or cogvideox)",
+                "unsupported_input",
+            )
+        if kind == Kind.EFFECTS:
+            return effect_source(request, ctx)
+        if kind in (Kind.ELEMENTS, Kind.REFERENCE_TO_VIDEO):
+            return reference_source(request, ctx)
         start = request.start_image
-        start_fit = CoverFit.create(start.shape[1], start.shape[0], width, height)
-        if request.end_image is not None:
-            end = request.end_image
-            if request.camera is not None or request.has_motion_brush:
-                ctx.log("motion: an end image is set; camera and motion brush are ignored")
-            end_fit = CoverFit.create(end.shape[1], end.shape[0], width, height)
-            transition = TransitionRender(start_fit.image(start), end_fit.image(end), count)
-            return transition, "a start-to-end transition"
-        if request.has_motion_brush:
-            if request.camera is not None:
-                ctx.log("motion: a motion brush is set; the camera move is ignored")
-            masks = [start_fit.mask(dynamic.mask) for dynamic in request.dynamic_masks]
-            paths = [
-                Trajectory([start_fit.point(x, y) for x, y in dynamic.trajectory])
-                for dynamic in request.dynamic_masks
-            ]
-            static = None if request.static_mask is None else start_fit.mask(request.static_mask)
-            brush = BrushRender(start_fit.image(start), masks, paths, static, count)
-            return brush, f"a motion brush ({len(masks)} moving regions)"
-        camera, origin = _camera(request)
-        render = CameraRender(start, camera, width, height, count)
-        return render, f"a camera move ({_axes(camera)}; {origin})"
+        if start is None:
+            raise EngineError("image-to-video needs a start image; got none", "unsupported_input")
+        if request.shots:
+            timeline = storyboard_source(request, start, ctx)
+            return timeline, f"a storyboard of {len(request.shots)} shots"
+        return _image_to_video(request, start, ctx)
+
+
+def _image_to_video(
+    request: VideoRequest, start: Image, ctx: RunContext
+) -> tuple[FrameSource, str]:
+    """One shot over ``start``: a transition, a motion brush or a camera move."""
+    width, height, count = request.width, request.height, request.num_frames
+    start_fit = CoverFit.create(start.shape[1], start.shape[0], width, height)
+    if request.end_image is not None:
+        end = request.end_image
+        if request.camera is not None or request.has_motion_brush:
+            ctx.log("motion: an end image is set; camera and motion brush are ignored")
+        end_fit = CoverFit.create(end.shape[1], end.shape[0], width, height)
+        transition = TransitionRender(start_fit.image(start), end_fit.image(end), count)
+        return transition, "a start-to-end transition"
+    if request.has_motion_brush:
+        if request.camera is not None:
+            ctx.log("motion: a motion brush is set; the camera move is ignored")
+        masks = [start_fit.mask(dynamic.mask) for dynamic in request.dynamic_masks]
+        paths = [
+            Trajectory([start_fit.point(x, y) for x, y in dynamic.trajectory])
+            for dynamic in request.dynamic_masks
+        ]
+        static = None if request.static_mask is None else start_fit.mask(request.static_mask)
+        brush = BrushRender(start_fit.image(start), masks, paths, static, count)
+        return brush, f"a motion brush ({len(masks)} moving regions)"
+    camera, origin = _camera(request)
+    render = CameraRender(start, camera, width, height, count)
+    return render, f"a camera move ({describe(camera)}; {origin})"
 
 
 def _camera(request: VideoRequest) -> tuple[CameraMotion, str]:
@@ -118,13 +150,3 @@ def _camera(request: VideoRequest) -> tuple[CameraMotion, str]:
     if named is not None:
         return named.motion, "from the prompt: " + ", ".join(repr(p) for p in named.phrases)
     return GENTLE_PUSH_IN, "the default move"
-
-
-def _axes(camera: CameraMotion) -> str:
-    """``zoom=-3`` style: only the axes that move."""
-    moving = [
-        f"{f.name}={getattr(camera, f.name):g}"
-        for f in dataclasses.fields(camera)
-        if getattr(camera, f.name)
-    ]
-    return ", ".join(moving) or "still"
