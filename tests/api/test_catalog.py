@@ -53,11 +53,11 @@ def mean_colour(image: np.ndarray[Any, Any]) -> tuple[int, ...]:
     return tuple(int(c) for c in image.reshape(-1, 3).mean(0))
 
 
-def test_text_to_video_on_the_motion_engine_is_a_clear_501_naming_who_can(
+def test_text_to_video_on_the_motion_engine_is_a_clear_400_naming_who_can(
     harness: Harness,
 ) -> None:
     response = submit(harness, T2V, {"prompt": "a corgi on a beach"})
-    assert response.status_code == 501
+    assert response.status_code == 400
     assert response.headers["x-fal-error-type"] == "endpoint_not_served"
     detail = response.json()["detail"]
     assert "text-to-video" in detail and "motion engine" in detail

@@ -173,7 +173,7 @@ def test_results_carry_usage_and_usage_sums_per_key(harness: Harness) -> None:
     usage = harness.client.get("/usage", headers=alice).json()
     assert usage["key_id"].startswith("key_") and usage["currency"] == "USD"
     assert usage["total"]["requests"] == 3
-    assert usage["total"]["cost"] == pytest.approx(0.225 * 2 + 3 * 0.112)
+    assert usage["total"]["cost"] == pytest.approx(0.225 * 2 + 3 * 0.084)
     assert harness.client.get("/usage", headers=bob).json()["total"]["requests"] == 0
     later = harness.client.get("/usage", params={"since": "2999-01-01"}, headers=alice)
     assert later.status_code == 422 and later.json()["detail"][0]["loc"] == ["query", "since"]

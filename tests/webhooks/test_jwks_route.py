@@ -27,7 +27,7 @@ def app_parts(tmp_path: Path) -> Iterator[tuple[TestClient, Settings]]:
     # The secret every process of the deployment shares, as create_app fills it in.
     settings = Settings(data_dir=tmp_path, secret=store.deployment_secret())
     app = FastAPI()
-    app.state.ctx = ApiContext(settings, store, LocalStorage(tmp_path / "files"))
+    app.state.ctx = ApiContext(settings, store, LocalStorage(tmp_path / "files"), routes={})
     app.add_middleware(FalRoutingMiddleware, run_owners={"fal-ai"})
     app.include_router(webhooks.router)
     with TestClient(app, base_url="http://testserver") as client:

@@ -62,9 +62,11 @@ async def _not_found(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _not_served(request: Request, exc: Exception) -> JSONResponse:
+    # A 4xx: the request cannot succeed here as sent (no 5xx for what is not a fault; fal's
+    # clients retry none of 400), and not 404: the endpoint exists, elsewhere it is served.
     return JSONResponse(
         {"detail": str(exc), "error_type": "endpoint_not_served"},
-        status_code=501,
+        status_code=400,
         headers={ERROR_TYPE_HEADER: "endpoint_not_served"},
     )
 
