@@ -24,6 +24,25 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def tiny_text(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Folders for the other tasks: ``wan`` (Wan 2.1 T2V), ``wan-5b`` (Wan 2.2 TI2V-5B,
+    saved as its real text-to-video folder), ``vace`` (Wan 2.1 VACE), ``ltx`` and
+    ``cogvideox`` (text-to-video)."""
+    root = tmp_path_factory.mktemp("tiny-text")
+    folders = {
+        "wan": ("wan", None, "t2v"),
+        "wan-5b": ("wan", "2.2-ti2v-5b", "t2v"),
+        "vace": ("wan", None, "vace"),
+        "ltx": ("ltx", None, "t2v"),
+        "cogvideox": ("cogvideox", None, "t2v"),
+    }
+    return {
+        name: make_tiny(root / name, family, variant, task)
+        for name, (family, variant, task) in folders.items()
+    }
+
+
+@pytest.fixture(scope="session")
 def served(
     tiny: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, dict[str, Engine]]]:

@@ -32,13 +32,17 @@ O1 = "fal-ai/kling-video/o1/standard/image-to-video"
 FAST = {"steps": 2, "fps": 2, "max_area": 64 * 32, "cpu_threads": 1}
 
 
-def make_tiny(directory: Path, family: str, variant: str | None = None) -> Path:
+def make_tiny(
+    directory: Path, family: str, variant: str | None = None, task: str | None = None
+) -> Path:
     """A tiny model folder, made the way a user makes one: ``vidserve weights make-tiny``."""
     parser = argparse.ArgumentParser()
     weights.register(parser.add_subparsers(dest="command"))
     argv = ["weights", "make-tiny", str(directory), "--family", family]
     if variant:
         argv += ["--variant", variant]
+    if task:
+        argv += ["--task", task]
     assert weights.run(parser.parse_args(argv)) == 0
     return directory
 

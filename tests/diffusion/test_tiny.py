@@ -60,9 +60,37 @@ def test_make_tiny_refuses_a_folder_in_use_and_unknown_variants(
     assert cli(str(tiny["wan"]), "--family", "wan") == 2
     assert "is not empty" in capsys.readouterr().err
     assert cli(str(tmp_path / "x"), "--family", "ltx", "--variant", "2.0") == 2
-    assert "unknown ltx variant '2.0'; one of 0.9" in capsys.readouterr().err
+    assert "unknown ltx i2v variant '2.0'; one of 0.9" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli(str(tmp_path / "y"), "--family", "hunyuan")
+
+
+def test_make_tiny_tasks_name_the_pipeline_a_real_folder_of_that_task_names(
+    tiny_text: dict[str, Path],
+) -> None:
+    classes = {
+        name: json.loads((folder / "model_index.json").read_text())["_class_name"]
+        for name, folder in tiny_text.items()
+    }
+    assert classes == {
+        "wan": "WanPipeline",
+        "wan-5b": "WanPipeline",  # as Wan-AI/Wan2.2-TI2V-5B-Diffusers: text, and images too
+        "vace": "WanVACEPipeline",
+        "ltx": "LTXPipeline",
+        "cogvideox": "CogVideoXPipeline",
+    }
+    vace = json.loads((tiny_text["vace"] / "transformer" / "config.json").read_text())
+    assert vace["_class_name"] == "WanVACETransformer3DModel"
+
+
+def test_make_tiny_refuses_a_task_the_family_lacks_and_hints_at_the_right_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(str(tmp_path / "x"), "--family", "ltx", "--task", "vace") == 2
+    assert "ltx has no 'vace' task; one of i2v, t2v" in capsys.readouterr().err
+    assert cli(str(tmp_path / "y"), "--family", "wan", "--variant", "2.1-t2v") == 2
+    assert "(it is a t2v variant: add --task t2v)" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 @pytest.mark.slow

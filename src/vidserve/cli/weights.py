@@ -1,6 +1,7 @@
-"""``vidserve weights``: tools for model folders. ``make-tiny DIR --family wan|ltx|cogvideox``
-writes a tiny random-weight model in the real diffusers layout, so configuration, loading,
-generation and encoding can be tried on a CPU in seconds. Its videos are noise."""
+"""``vidserve weights``: tools for model folders. ``make-tiny DIR --family wan|ltx|cogvideox
+[--task i2v|t2v|vace]`` writes a tiny random-weight model in the real diffusers layout, so
+configuration, loading, generation and encoding can be tried on a CPU in seconds. Its videos
+are noise."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``weights`` and its sub-commands to the ``vidserve`` parser."""
-    from vidserve.engines.diffusers.tiny import VARIANTS
+    from vidserve.engines.diffusers.tiny import TASKS, VARIANTS
 
     p = commands.add_parser("weights", allow_abbrev=False, help="model folder tools")
     actions = p.add_subparsers(dest="weights_command", required=True)
@@ -22,7 +23,18 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     tiny.add_argument("directory", type=Path, help="the folder to create (must be new or empty)")
     tiny.add_argument("--family", required=True, choices=sorted(VARIANTS), help="model family")
-    variants = "; ".join(f"{family}: {', '.join(v)}" for family, v in VARIANTS.items())
+    tiny.add_argument(
+        "--task",
+        choices=TASKS,
+        default="i2v",
+        help="what the folder makes: i2v image-to-video (default), t2v text-to-video, vace "
+        "(Wan VACE: reference images, text, start/end frames)",
+    )
+    variants = "; ".join(
+        f"{family} {task}: {', '.join(names)}"
+        for family, tasks in VARIANTS.items()
+        for task, names in tasks.items()
+    )
     tiny.add_argument(
         "--variant", help=f"which model's shape to mimic (default: the first). {variants}"
     )
@@ -34,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from vidserve.engines.diffusers.tiny import make_tiny
 
     try:
-        path = make_tiny(args.directory, args.family, args.variant, args.seed)
+        path = make_tiny(args.directory, args.family, args.variant, args.seed, args.task)
     except ImportError as exc:
         print(
             f"vidserve: make-tiny needs torch, diffusers and transformers "
@@ -45,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vidserve: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote a tiny {args.family} model to {path} (random weights: its videos are noise)")
+    print(
+        f"wrote a tiny {args.family} {args.task} model to {path} "
+        "(random weights: its videos are noise)"
+    )
     print("serve it with this engines TOML (VIDSERVE_ENGINES_CONFIG; see docs/diffusion.md):\n")
     print(TINY_TABLE.format(family=args.family, path=path.resolve()))
     return 0

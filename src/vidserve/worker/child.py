@@ -127,6 +127,8 @@ class ChildEngine(Engine):
     ) -> None:
         self.engine = engine
         self.name = engine.name
+        # What the wrapped engine (its weights folder) can honour: known without loading it.
+        self.capabilities = engine.capabilities
         self.cancel_timeout = cancel_timeout
         self.preload = preload
         #: How many children were started (1 + restarts), for tests and logs.

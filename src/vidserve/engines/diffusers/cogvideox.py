@@ -1,10 +1,15 @@
-"""``CogVideoXImageToVideoEngine``: CogVideoX 1.0 and 1.5 image-to-video through diffusers'
-``CogVideoXImageToVideoPipeline``, from a local weights folder.
+"""``CogVideoXImageToVideoEngine``: CogVideoX 1.0 and 1.5 through diffusers, from a local
+weights folder: an image-to-video folder (``CogVideoXImageToVideoPipeline``) makes
+image-to-video, a text-to-video folder (``CogVideoXPipeline``) text-to-video; the two are
+different models (the image model's transformer takes the image latents as extra channels).
 
 CogVideoX 1.0 (5B-I2V) learned its position embeddings for one size (720x480) and one
 length (49 frames): every request renders at that size, the start image cropped to its
-aspect ratio, and at most that many frames. CogVideoX 1.5 uses rotary positions only and
-renders any size (multiples of 16) and 16k+1 frames. Neither takes an end frame.
+aspect ratio, and at most that many frames. CogVideoX 1.5 and the 1.0 text models use
+rotary or computed positions and render any size (multiples of 16); 1.5 in 16k+1 frames.
+None takes an end frame. Both render storyboards: the image model starts each shot after
+the first from the last frame of the one before, the text model starts each afresh (see
+:mod:`.shots`).
 """
 
 from __future__ import annotations
@@ -13,23 +18,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidserve.engines.base import Engine, RenderedVideo, RunContext, VideoRequest
+from vidserve.engines.base import (
+    Capabilities,
+    Engine,
+    Feature,
+    Kind,
+    RenderedVideo,
+    RunContext,
+    VideoRequest,
+)
 from vidserve.engines.diffusers.common import (
     GuidanceRange,
     check_weights,
     fit_size,
-    frame_count,
     read_component_config,
 )
 from vidserve.engines.diffusers.options import DiffusionOptions
+from vidserve.engines.diffusers.shots import (
+    ShotInput,
+    inputs_of,
+    refuse_unsupported,
+    render_shots,
+    shot_frames,
+    video_frames,
+)
 from vidserve.errors import EngineError
 
-PIPELINE = "CogVideoXImageToVideoPipeline"
+I2V, T2V = "CogVideoXImageToVideoPipeline", "CogVideoXPipeline"
+PIPELINES = (I2V, T2V)
 COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 #: cfg_scale 0 -> 1.0 (no CFG), 0.5 -> 6.0 (the pipeline's default), 1 -> 11.0.
 GUIDANCE = GuidanceRange(1.0, 11.0)
 DEFAULT_STEPS = 50
-#: ``dynamic_cfg``: raise the guidance over the steps (CogVideoX's image-to-video examples).
+#: ``dynamic_cfg``: raise the guidance over the steps (CogVideoX's examples; default on).
 FAMILY_OPTIONS: dict[str, type] = {"dynamic_cfg": bool}
 
 
@@ -38,6 +59,8 @@ class CogVideoXModel:
     """What the folder's configs say about the model."""
 
     label: str
+    #: The folder's pipeline class (what loads it).
+    pipeline: str
     #: The one size learned positions allow (1.0), else None.
     fixed_size: tuple[int, int] | None
     size_multiple: int
@@ -47,9 +70,16 @@ class CogVideoXModel:
     max_frames: int
     text_length: int
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """Image- or text-to-video, and storyboards."""
+        kind = Kind.IMAGE_TO_VIDEO if self.pipeline == I2V else Kind.TEXT_TO_VIDEO
+        return Capabilities(frozenset({kind}), frozenset({Feature.STORYBOARD}))
 
-def describe_model(path: Path) -> CogVideoXModel:
+
+def describe_model(path: Path, pipeline: str = I2V) -> CogVideoXModel:
     """Tell CogVideoX 1.0 from 1.5 and read their limits from the component configs."""
+    task = "I2V" if pipeline == I2V else "T2V"
     transformer = read_component_config(path, "transformer")
     vae = read_component_config(path, "vae")
     # As the pipeline computes them.
@@ -60,7 +90,15 @@ def describe_model(path: Path) -> CogVideoXModel:
     if transformer.get("patch_size_t"):
         # 1.5 was trained on 16k+1 frames (81 and 161) at up to 1360x768.
         return CogVideoXModel(
-            "CogVideoX 1.5", None, spatial * patch, 16, 16, 1360 * 768, 161, text_length
+            f"CogVideoX 1.5 {task}",
+            pipeline,
+            None,
+            spatial * patch,
+            16,
+            16,
+            1360 * 768,
+            161,
+            text_length,
         )
     sample_frames = int(transformer.get("sample_frames", 49))
     fixed = None
@@ -69,8 +107,19 @@ def describe_model(path: Path) -> CogVideoXModel:
             int(transformer.get("sample_width", 90)) * spatial,
             int(transformer.get("sample_height", 60)) * spatial,
         )
+    # The VAE's decoder doubles time twice, keeping a lone first frame only when the count
+    # is odd: an even number of latent frames decodes into 3 frames more than asked. So 1.0
+    # renders (2 x temporal)k + 1 frames (8k+1, as its 49), never 4k+1 with k odd.
     return CogVideoXModel(
-        "CogVideoX 1.0", fixed, spatial * patch, temporal, 8, 720 * 480, sample_frames, text_length
+        f"CogVideoX 1.0 {task}",
+        pipeline,
+        fixed,
+        spatial * patch,
+        2 * temporal,
+        8,
+        720 * 480,
+        sample_frames,
+        text_length,
     )
 
 
@@ -80,23 +129,28 @@ class Plan:
 
     width: int
     height: int
+    #: Frames of the video (a storyboard's shots together).
     num_frames: int
     fps: int
     steps: int
     guidance_scale: float
+    #: Frames each generation renders: one per shot (one for a plain request).
+    shot_frames: tuple[int, ...] = ()
 
 
 class CogVideoXImageToVideoEngine(Engine):
-    """CogVideoX image-to-video from ``weights`` (a diffusers folder); ``options`` are
-    :class:`DiffusionOptions` keys plus :data:`FAMILY_OPTIONS`."""
+    """CogVideoX from ``weights`` (a diffusers folder); ``options`` are
+    :class:`DiffusionOptions` keys plus :data:`FAMILY_OPTIONS`. :attr:`capabilities` says
+    what the folder makes (image- or text-to-video)."""
 
     name = "cogvideox"
 
     def __init__(self, weights: Path | str, **options: Any) -> None:
         self.weights = Path(weights)
         self.options = DiffusionOptions.parse(options, self.name, FAMILY_OPTIONS)
-        check_weights(self.weights, (PIPELINE,), COMPONENTS)
-        self.model = describe_model(self.weights)
+        index = check_weights(self.weights, PIPELINES, COMPONENTS)
+        self.model = describe_model(self.weights, str(index["_class_name"]))
+        self.capabilities = self.model.capabilities
         self._pipe: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -112,11 +166,12 @@ class CogVideoXImageToVideoEngine(Engine):
         """Load the pipeline (once): offline, from the folder only."""
         if self._pipe is not None:
             return
-        from diffusers import CogVideoXImageToVideoPipeline
+        import diffusers
 
         from vidserve.engines.diffusers.runtime import load_pipeline
 
-        self._pipe, _ = load_pipeline(CogVideoXImageToVideoPipeline, self.weights, self.options)
+        pipeline_class = getattr(diffusers, self.model.pipeline)
+        self._pipe, _ = load_pipeline(pipeline_class, self.weights, self.options)
 
     def plan(self, request: VideoRequest) -> Plan:
         """Frame count, size, steps and guidance for ``request`` (no model needed)."""
@@ -129,53 +184,76 @@ class CogVideoXImageToVideoEngine(Engine):
                 request.width, request.height, model.size_multiple, opts.max_area or model.max_area
             )
         max_frames = min(opts.max_frames or model.max_frames, model.max_frames)
-        frames = frame_count(request.duration, fps, model.frame_multiple, max_frames)
+        frames = shot_frames(request, fps, model.frame_multiple, max_frames)
         guidance = GuidanceRange(
             GUIDANCE.low if opts.guidance_min is None else opts.guidance_min,
             GUIDANCE.high if opts.guidance_max is None else opts.guidance_max,
         )
         scale = guidance.scale(request.guidance)
-        return Plan(width, height, frames, fps, opts.steps or DEFAULT_STEPS, scale)
+        steps = opts.steps or DEFAULT_STEPS
+        return Plan(width, height, video_frames(frames), fps, steps, scale, frames)
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
         """Render ``request`` into ``ctx.workdir / "output.mp4"``."""
-        from vidserve.engines.diffusers import runtime
-
         if request.end_image is not None:
             raise EngineError(
                 f"this engine runs {self.model.label}, which cannot use an end frame (it would "
                 "be ignored); serve this endpoint with Wan 2.2 I2V-A14B or LTX-Video",
                 "unsupported_input",
             )
+        refuse_unsupported(self.name, self.model.label, self.capabilities, request)
         plan = self.plan(request)
         if self._pipe is None:
             ctx.log(f"cogvideox: loading {self.model.label} from {self.weights}")
             self.load()
-        if plan.num_frames < frame_count(request.duration, plan.fps, self.model.frame_multiple):
+        wanted = shot_frames(request, plan.fps, self.model.frame_multiple)
+        if plan.num_frames < video_frames(wanted):
+            most = min(self.options.max_frames or self.model.max_frames, self.model.max_frames)
             ctx.log(
-                f"cogvideox: {self.model.label} renders at most {plan.num_frames} frames "
+                f"cogvideox: {self.model.label} renders at most {most} frames at once; this "
+                f"video has {plan.num_frames} "
                 f"({plan.num_frames / plan.fps:.1f} s at {plan.fps} fps)",
                 "WARN",
             )
         ctx.log(
             f"cogvideox: {self.model.label}, {plan.width}x{plan.height}, {plan.num_frames} "
-            f"frames at {plan.fps} fps; {plan.steps} steps, guidance {plan.guidance_scale}"
+            f"frames at {plan.fps} fps from {inputs_of(request)}; {plan.steps} steps, "
+            f"guidance {plan.guidance_scale}"
         )
-        video = runtime.run_pipeline(
+
+        def render(shot: ShotInput, reporter: Any) -> Any:
+            return self._render(request, plan, shot, reporter)
+
+        return render_shots(
+            self.name,
+            request,
+            plan.shot_frames,
+            fps=plan.fps,
+            steps=plan.steps,
+            ctx=ctx,
+            render=render,
+            chain=self.model.pipeline == I2V,
+        )
+
+    def _render(self, request: VideoRequest, plan: Plan, shot: ShotInput, reporter: Any) -> Any:
+        """One generation, from the shot's start image (image model) or its text alone."""
+        from vidserve.engines.diffusers import runtime
+
+        extra: dict[str, Any] = {}
+        if shot.start_image is not None:
+            extra["image"] = runtime.fit_image(shot.start_image, plan.width, plan.height)
+        return runtime.run_pipeline(
             self._pipe,
-            runtime.StepReporter(ctx, plan.steps, self.name),
-            image=runtime.fit_image(request.start_image, plan.width, plan.height),
-            prompt=request.prompt,
+            reporter,
+            prompt=shot.prompt,
             negative_prompt=request.negative_prompt or None,
             height=plan.height,
             width=plan.width,
-            num_frames=plan.num_frames,
+            num_frames=shot.num_frames,
             num_inference_steps=plan.steps,
             guidance_scale=plan.guidance_scale,
             use_dynamic_cfg=bool(self.options.extra.get("dynamic_cfg", True)),
             max_sequence_length=self.model.text_length,
-            generator=runtime.generator(request.seed),
+            generator=runtime.generator(shot.seed),
+            **extra,
         )
-        path = ctx.workdir / "output.mp4"
-        width, height, count = runtime.write_video(video, path, plan.fps, ctx)
-        return RenderedVideo(path, width, height, plan.fps, count, seed=request.seed)

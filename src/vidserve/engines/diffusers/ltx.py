@@ -1,9 +1,11 @@
-"""``LTXImageToVideoEngine``: LTX-Video (0.9.x) through diffusers' ``LTXConditionPipeline``,
-from a local weights folder.
+"""``LTXImageToVideoEngine``: LTX-Video (0.9.x) through diffusers, from a local weights
+folder: image-to-video with ``LTXConditionPipeline`` and text-to-video with ``LTXPipeline``
+over the same models (every LTX folder holds both).
 
 The condition pipeline takes keyframes at any frame: the start image is a condition at frame
 0 and an end image, when the request has one, a condition at the last frame, so one model
-serves both start-only and start-to-end requests.
+serves both start-only and start-to-end requests. Storyboards start each shot after the
+first from the last frame of the one before (see :mod:`.shots`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ from vidserve.engines.diffusers.common import (
     GuidanceRange,
     check_weights,
     fit_size,
-    frame_count,
     read_component_config,
 )
 from vidserve.engines.diffusers.options import DiffusionOptions
+from vidserve.engines.diffusers.shots import (
+    ShotInput,
+    inputs_of,
+    refuse_unsupported,
+    render_shots,
+    shot_frames,
+    video_frames,
+)
+from vidserve.engines.registry import LTX_CAPABILITIES
 
 PIPELINE = "LTXConditionPipeline"
 #: Folders saved from the image-to-video or text-to-video pipelines hold the same parts.
@@ -58,22 +68,28 @@ class Plan:
 
     width: int
     height: int
+    #: Frames of the video (a storyboard's shots together).
     num_frames: int
     fps: int
     steps: int
     guidance_scale: float
+    #: Frames each generation renders: one per shot (one for a plain request).
+    shot_frames: tuple[int, ...] = ()
 
 
 class LTXImageToVideoEngine(Engine):
     """LTX-Video from ``weights`` (a diffusers folder); ``options`` are
-    :class:`DiffusionOptions` keys plus :data:`FAMILY_OPTIONS`."""
+    :class:`DiffusionOptions` keys plus :data:`FAMILY_OPTIONS`. Every folder makes text- and
+    image-to-video, with end frames and storyboards: the family's whole capabilities."""
 
     name = "ltx"
+    label = "LTX-Video"
 
     def __init__(self, weights: Path | str, **options: Any) -> None:
         self.weights = Path(weights)
         self.options = DiffusionOptions.parse(options, self.name, FAMILY_OPTIONS)
         check_weights(self.weights, PIPELINES, COMPONENTS)
+        self.capabilities = LTX_CAPABILITIES
         vae = read_component_config(self.weights, "vae")
         transformer = read_component_config(self.weights, "transformer")
         # As AutoencoderKLLTXVideo computes them: its patch size, halved once per
@@ -85,10 +101,12 @@ class LTXImageToVideoEngine(Engine):
         self.size_multiple = math.lcm(32, int(spatial) * int(transformer.get("patch_size", 1)))
         self.frame_multiple = int(temporal) * int(transformer.get("patch_size_t", 1))
         self._pipe: Any = None
+        #: ``LTXPipeline`` over the same models, for text-to-video.
+        self._text: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to the child process before loading; a loaded pipeline never travels.
-        return {**self.__dict__, "_pipe": None}
+        return {**self.__dict__, "_pipe": None, "_text": None}
 
     @property
     def pipeline(self) -> Any:
@@ -99,11 +117,13 @@ class LTXImageToVideoEngine(Engine):
         """Load the pipeline (once): offline, from the folder only."""
         if self._pipe is not None:
             return
-        from diffusers import LTXConditionPipeline
+        from diffusers import LTXConditionPipeline, LTXPipeline
 
-        from vidserve.engines.diffusers.runtime import load_pipeline
+        from vidserve.engines.diffusers import runtime
 
-        self._pipe, _ = load_pipeline(LTXConditionPipeline, self.weights, self.options)
+        pipe, device = runtime.load_pipeline(LTXConditionPipeline, self.weights, self.options)
+        self._text = runtime.sibling(pipe, LTXPipeline, self.options, device)
+        self._pipe = pipe
 
     def family_option(self, key: str) -> Any:
         """An LTX-only option, or its default."""
@@ -116,18 +136,45 @@ class LTXImageToVideoEngine(Engine):
         width, height = fit_size(
             request.width, request.height, self.size_multiple, opts.max_area or DEFAULT_MAX_AREA
         )
-        frames = frame_count(
-            request.duration, fps, self.frame_multiple, opts.max_frames or DEFAULT_MAX_FRAMES
+        frames = shot_frames(
+            request, fps, self.frame_multiple, opts.max_frames or DEFAULT_MAX_FRAMES
         )
         guidance = GuidanceRange(
             GUIDANCE.low if opts.guidance_min is None else opts.guidance_min,
             GUIDANCE.high if opts.guidance_max is None else opts.guidance_max,
         )
         scale = guidance.scale(request.guidance)
-        return Plan(width, height, frames, fps, opts.steps or DEFAULT_STEPS, scale)
+        steps = opts.steps or DEFAULT_STEPS
+        return Plan(width, height, video_frames(frames), fps, steps, scale, frames)
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
         """Render ``request`` into ``ctx.workdir / "output.mp4"``."""
+        refuse_unsupported(self.name, self.label, self.capabilities, request)
+        plan = self.plan(request)
+        if self._pipe is None:
+            ctx.log(f"ltx: loading LTX-Video from {self.weights}")
+            self.load()
+        ctx.log(
+            f"ltx: {plan.width}x{plan.height}, {plan.num_frames} frames at {plan.fps} fps from "
+            f"{inputs_of(request)}; {plan.steps} steps, guidance {plan.guidance_scale}"
+        )
+
+        def render(shot: ShotInput, reporter: Any) -> Any:
+            return self._render(request, plan, shot, reporter)
+
+        return render_shots(
+            self.name,
+            request,
+            plan.shot_frames,
+            fps=plan.fps,
+            steps=plan.steps,
+            ctx=ctx,
+            render=render,
+            chain=True,
+        )
+
+    def _render(self, request: VideoRequest, plan: Plan, shot: ShotInput, reporter: Any) -> Any:
+        """One generation: conditioned on the shot's start (and end) frame, or on text only."""
         from diffusers.pipelines.ltx.pipeline_ltx_condition import (
             LTXVideoCondition,
             linear_quadratic_schedule,
@@ -136,45 +183,35 @@ class LTXImageToVideoEngine(Engine):
         from vidserve.engines.diffusers import runtime
 
         schedule: Any = linear_quadratic_schedule  # untyped in diffusers
-        plan = self.plan(request)
-        if self._pipe is None:
-            ctx.log(f"ltx: loading LTX-Video from {self.weights}")
-            self.load()
-        conditions = [
-            LTXVideoCondition(
-                image=runtime.fit_image(request.start_image, plan.width, plan.height),
-                frame_index=0,
-            )
-        ]
-        if request.end_image is not None:
-            end = runtime.fit_image(request.end_image, plan.width, plan.height)
-            conditions.append(LTXVideoCondition(image=end, frame_index=plan.num_frames - 1))
-        ends = "start and end frames" if request.end_image is not None else "a start frame"
-        ctx.log(
-            f"ltx: {plan.width}x{plan.height}, {plan.num_frames} frames at {plan.fps} fps from "
-            f"{ends}; {plan.steps} steps, guidance {plan.guidance_scale}"
-        )
-        video = runtime.run_pipeline(
+        args: dict[str, Any] = {
+            "prompt": shot.prompt,
+            "negative_prompt": request.negative_prompt or None,
+            "height": plan.height,
+            "width": plan.width,
+            "num_frames": shot.num_frames,
+            "frame_rate": plan.fps,
+            "num_inference_steps": plan.steps,
+            "guidance_scale": plan.guidance_scale,
+            "guidance_rescale": self.family_option("guidance_rescale"),
+            "decode_timestep": self.family_option("decode_timestep"),
+            "decode_noise_scale": self.family_option("decode_noise_scale"),
+            "generator": runtime.generator(shot.seed),
+        }
+        if shot.start_image is None and shot.end_image is None:
+            # LTXPipeline makes its own schedule (it takes no timesteps).
+            return runtime.run_pipeline(self._text, reporter, **args)
+        conditions = []
+        for image, frame_index in ((shot.start_image, 0), (shot.end_image, shot.num_frames - 1)):
+            if image is not None:
+                fitted = runtime.fit_image(image, plan.width, plan.height)
+                conditions.append(LTXVideoCondition(image=fitted, frame_index=frame_index))
+        return runtime.run_pipeline(
             self._pipe,
-            runtime.StepReporter(ctx, plan.steps, self.name),
+            reporter,
             conditions=conditions,
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt or None,
-            height=plan.height,
-            width=plan.width,
-            num_frames=plan.num_frames,
-            frame_rate=plan.fps,
-            num_inference_steps=plan.steps,
-            # The pipeline's own schedule, as a list: given as a tensor, the scheduler's numpy
-            # conversion raises a DeprecationWarning under numpy 2.
+            # The condition pipeline's own schedule, as a list: given as a tensor, the
+            # scheduler's numpy conversion raises a DeprecationWarning under numpy 2.
             timesteps=(schedule(plan.steps) * 1000).tolist(),
-            guidance_scale=plan.guidance_scale,
-            guidance_rescale=self.family_option("guidance_rescale"),
             image_cond_noise_scale=self.family_option("image_cond_noise_scale"),
-            decode_timestep=self.family_option("decode_timestep"),
-            decode_noise_scale=self.family_option("decode_noise_scale"),
-            generator=runtime.generator(request.seed),
+            **args,
         )
-        path = ctx.workdir / "output.mp4"
-        width, height, count = runtime.write_video(video, path, plan.fps, ctx)
-        return RenderedVideo(path, width, height, plan.fps, count, seed=request.seed)

@@ -90,6 +90,31 @@ def load_pipeline(
     return pipe, device
 
 
+def sibling(pipe: Any, pipeline_class: Any, options: DiffusionOptions, device: str) -> Any:
+    """A ``pipeline_class`` over the loaded components of ``pipe`` (the same models, no
+    copy): text-to-video and image-to-video from one folder.
+
+    Built directly rather than with diffusers' ``from_pipe``, which casts every shared
+    model to one dtype (float32 unless told), undoing a bfloat16 load and the float32 VAE.
+    Under model offload its hooks are installed anew for this pipeline's order (each
+    pipeline reinstalls them after a call, so the two take turns cleanly).
+    """
+    import inspect
+
+    components = pipe.components
+    wanted = inspect.signature(pipeline_class.__init__).parameters
+    kwargs = {
+        name: components[name] if name in components else pipe.config[name]
+        for name in wanted
+        if name in components or name in pipe.config
+    }
+    made = pipeline_class(**kwargs)
+    made.set_progress_bar_config(disable=True)
+    if options.offload == "model":
+        made.enable_model_cpu_offload(device=device)
+    return made
+
+
 def place(pipe: Any, options: DiffusionOptions, device: str) -> None:
     """Put the pipeline on ``device``, whole or with the configured offloading."""
     import torch
@@ -187,15 +212,27 @@ class DenoiseInterrupted(Exception):
 class StepReporter:
     """``callback_on_step_end``: progress every step, cancel through the pipeline's interrupt.
 
+    Progress runs over ``span`` (a storyboard's shot gets its share of the denoising part).
     On cancel it sets ``pipe._interrupt`` (what the pipelines check before each step) and
     raises, because an interrupted pipeline would still decode its half-denoised latents,
     which at 720p takes longer than the one second a cancel should.
     """
 
-    def __init__(self, ctx: RunContext, steps: int, family: str) -> None:
+    def __init__(
+        self,
+        ctx: RunContext,
+        steps: int,
+        family: str,
+        *,
+        span: tuple[float, float] = (0.0, DENOISE_SHARE),
+        shot: str = "",
+    ) -> None:
         self.ctx = ctx
         self.steps = steps
         self.family = family
+        self.span = span
+        #: "shot 2/3" in a storyboard, to say where a log line or a cancel came.
+        self.shot = shot
         self.done = 0
         self.started = time.perf_counter()
         self._log_every = max(1, steps // 10)
@@ -204,10 +241,14 @@ class StepReporter:
         self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]
     ) -> dict[str, Any]:
         self.done = step + 1
-        self.ctx.progress(DENOISE_SHARE * self.done / self.steps)
+        first, last = self.span
+        self.ctx.progress(first + (last - first) * self.done / self.steps)
         if self.done % self._log_every == 0 or self.done == self.steps:
             per_step = (time.perf_counter() - self.started) / self.done
-            self.ctx.log(f"{self.family}: step {self.done}/{self.steps} ({per_step:.2f} s/step)")
+            where = f"{self.shot}, " if self.shot else ""
+            self.ctx.log(
+                f"{self.family}: {where}step {self.done}/{self.steps} ({per_step:.2f} s/step)"
+            )
         if self.ctx.cancelled:
             pipe._interrupt = True
             raise DenoiseInterrupted
@@ -233,7 +274,8 @@ def run_pipeline(pipe: Any, reporter: StepReporter, **kwargs: Any) -> Any:
     except DenoiseInterrupted:
         # The pipeline stopped mid-call: put offloaded models back where they belong.
         pipe.maybe_free_model_hooks()
-        raise CancelledError(f"cancelled after denoising step {reporter.done}") from None
+        where = f" of {reporter.shot}" if reporter.shot else ""
+        raise CancelledError(f"cancelled after denoising step {reporter.done}{where}") from None
     except torch.OutOfMemoryError as exc:
         raise EngineError(f"out of GPU memory: {exc}", "out_of_memory") from exc
     if reporter.ctx.cancelled:
@@ -241,22 +283,56 @@ def run_pipeline(pipe: Any, reporter: StepReporter, **kwargs: Any) -> Any:
     return output[0][0]
 
 
-def write_video(video: Any, path: Path, fps: int, ctx: RunContext) -> tuple[int, int, int]:
-    """Stream the frames of ``video`` (``(F, C, H, W)`` floats in [0, 1], any device) into an
-    H.264 MP4; returns ``(width, height, frame count)``."""
-    import torch
+class ClipWriter:
+    """Streams decoded videos (a storyboard's shots, in turn) into one H.264 MP4 as they
+    come, a frame at a time; the file is deleted when the block ends with an exception.
 
-    ctx.progress(DENOISE_SHARE + (1 - DENOISE_SHARE) / 2)
-    # uint8 on the device first: a quarter of the float video crosses to the CPU, a frame
-    # at a time, while the encoder thread compresses the previous ones.
-    frames = (video * 255.0).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-    count, height, width = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
-    try:
-        with VideoWriter(path, width, height, fps) as writer:
-            for index in range(count):
-                ctx.check_cancelled()
-                writer.write(np.ascontiguousarray(frames[index].cpu().numpy()))
-    except EncoderError as exc:
-        raise EngineError(str(exc), "encoding_error") from exc
-    ctx.progress(1.0)
-    return width, height, count
+    Videos are ``(F, C, H, W)`` floats in [0, 1] on any device; they become ``uint8`` there
+    first, so a quarter of the float video crosses to the CPU, a frame at a time, while the
+    encoder thread compresses the previous ones.
+    """
+
+    def __init__(self, path: Path, fps: int, ctx: RunContext) -> None:
+        self.path = path
+        self.fps = fps
+        self.ctx = ctx
+        self._writer: VideoWriter | None = None
+
+    def add(self, video: Any, *, skip_first: bool = False) -> Image:
+        """Append the frames of ``video`` (all but the first with ``skip_first``); returns
+        its last frame as an RGB image."""
+        import torch
+
+        frames = (video * 255.0).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        count, height, width = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
+        try:
+            if self._writer is None:
+                self._writer = VideoWriter(self.path, width, height, self.fps)
+            for index in range(1 if skip_first else 0, count):
+                self.ctx.check_cancelled()
+                self._writer.write(np.ascontiguousarray(frames[index].cpu().numpy()))
+        except EncoderError as exc:
+            raise EngineError(str(exc), "encoding_error") from exc
+        # A copy of its own: the writer holds the frames it has queued.
+        last: Image = np.ascontiguousarray(frames[count - 1].cpu().numpy())
+        return last
+
+    def close(self) -> tuple[int, int, int]:
+        """Finish the file; returns ``(width, height, frame count)``."""
+        writer = self._writer
+        if writer is None:
+            raise EngineError("no frames were rendered", "engine_error")
+        self.ctx.progress(DENOISE_SHARE + (1 - DENOISE_SHARE) / 2)
+        try:
+            writer.close()
+        except EncoderError as exc:
+            raise EngineError(str(exc), "encoding_error") from exc
+        self.ctx.progress(1.0)
+        return writer.width, writer.height, writer.num_frames
+
+    def __enter__(self) -> ClipWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is not None and self._writer is not None:
+            self._writer.abort()

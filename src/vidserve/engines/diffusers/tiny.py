@@ -2,11 +2,12 @@
 # (diffusers' and transformers' constructors are untyped.)
 """Tiny random-weight pipelines in the real on-disk layout, for tests and demos.
 
-:func:`make_tiny` builds a Wan, LTX-Video or CogVideoX image-to-video pipeline from the small
-configs diffusers' own fast tests use, with a T5 tokenizer built in code (no hub download),
-and saves it with ``save_pretrained``: ``model_index.json`` plus one folder per component,
-exactly as a real model folder. The engines load it like any other weights folder, so the
-whole path (configuration, loading, generation, encoding) runs on a CPU in seconds.
+:func:`make_tiny` builds a Wan, LTX-Video or CogVideoX pipeline for one task (image-to-video,
+text-to-video, or Wan VACE's references) from the small configs diffusers' own fast tests
+use, with a T5 tokenizer built in code (no hub download), and saves it with
+``save_pretrained``: ``model_index.json`` plus one folder per component, exactly as a real
+model folder. The engines load it like any other weights folder, so the whole path
+(configuration, loading, generation, encoding) runs on a CPU in seconds.
 
 The weights are random: **the videos are noise**. Only shapes, frame counts and the plumbing
 are meaningful.
@@ -20,14 +21,24 @@ from typing import Any
 
 from vidserve.engines.diffusers.common import offline_environment
 
-#: Variants per family; the first is the default. They mirror the real checkpoints' shapes:
-#: Wan 2.1 I2V (CLIP image encoder), Wan 2.1 FLF2V (CLIP over both frames), Wan 2.2 A14B (two
-#: experts), Wan 2.2 TI2V-5B (first frame in the latent); LTX-Video 0.9; CogVideoX 1.0
-#: (learned positions: one fixed size) and 1.5 (rotary only: any size).
-VARIANTS: dict[str, tuple[str, ...]] = {
-    "wan": ("2.2-a14b", "2.1-i2v", "2.1-flf2v", "2.2-ti2v-5b"),
-    "ltx": ("0.9",),
-    "cogvideox": ("1.0", "1.5"),
+#: What a folder is for: ``i2v`` image-to-video, ``t2v`` text-to-video, ``vace`` Wan VACE
+#: (references, and start/end frames as a masked control video).
+TASKS = ("i2v", "t2v", "vace")
+
+#: Variants per family and task; the first is the default. They mirror the real
+#: checkpoints' shapes: Wan 2.1 I2V (CLIP image encoder), Wan 2.1 FLF2V (CLIP over both
+#: frames), Wan 2.2 A14B (two experts), Wan 2.2 TI2V-5B (first frame in the latent; its real
+#: folder is a text-to-video one that also takes an image), Wan 2.1 T2V, Wan 2.1 VACE;
+#: LTX-Video 0.9 (one folder for both tasks; the class named differs); CogVideoX 1.0 (the
+#: image model learned positions for one fixed size) and 1.5 (rotary only: any size).
+VARIANTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "wan": {
+        "i2v": ("2.2-a14b", "2.1-i2v", "2.1-flf2v", "2.2-ti2v-5b"),
+        "t2v": ("2.1-t2v", "2.2-a14b", "2.2-ti2v-5b"),
+        "vace": ("2.1-vace",),
+    },
+    "ltx": {"i2v": ("0.9",), "t2v": ("0.9",)},
+    "cogvideox": {"i2v": ("1.0", "1.5"), "t2v": ("1.0", "1.5")},
 }
 
 # Enough pieces that any lowercase text tokenizes (letters are the fallback).
@@ -41,24 +52,36 @@ _TEXT_DIM = 32
 
 NOISE_NOTE = (
     "# Tiny random-weight model (vidserve weights make-tiny)\n\n"
-    "Family: {family}, variant: {variant}. Built from diffusers' test configs with random\n"
-    "weights and a tokenizer made in code. It loads and runs like the real model, on a CPU,\n"
-    "in seconds, but **its videos are noise**: use it to test configuration, loading,\n"
-    "the API and encoding, never to judge quality.\n"
+    "Family: {family}, task: {task}, variant: {variant}. Built from diffusers' test configs\n"
+    "with random weights and a tokenizer made in code. It loads and runs like the real model,\n"
+    "on a CPU, in seconds, but **its videos are noise**: use it to test configuration,\n"
+    "loading, the API and encoding, never to judge quality.\n"
 )
 
 
-def make_tiny(directory: Path, family: str, variant: str | None = None, seed: int = 0) -> Path:
-    """Write a tiny ``family`` pipeline (``variant``, else the family's first) to ``directory``.
+def make_tiny(
+    directory: Path,
+    family: str,
+    variant: str | None = None,
+    seed: int = 0,
+    task: str = "i2v",
+) -> Path:
+    """Write a tiny ``family`` pipeline for ``task`` (``variant``, else the task's first) to
+    ``directory``.
 
     The folder must not exist or be empty. Returns ``directory``.
     """
     if family not in VARIANTS:
         raise ValueError(f"unknown family {family!r}; one of {', '.join(VARIANTS)}")
-    variant = variant or VARIANTS[family][0]
-    if variant not in VARIANTS[family]:
+    tasks = VARIANTS[family]
+    if task not in tasks:
+        raise ValueError(f"{family} has no {task!r} task; one of {', '.join(tasks)}")
+    variant = variant or tasks[task][0]
+    if variant not in tasks[task]:
+        others = [t for t, names in tasks.items() if variant in names]
+        hint = f" (it is a {' or '.join(others)} variant: add --task {others[0]})" if others else ""
         raise ValueError(
-            f"unknown {family} variant {variant!r}; one of {', '.join(VARIANTS[family])}"
+            f"unknown {family} {task} variant {variant!r}; one of {', '.join(tasks[task])}{hint}"
         )
     if directory.exists() and any(directory.iterdir()):
         raise ValueError(f"{directory} is not empty; make-tiny writes into a new folder")
@@ -72,15 +95,16 @@ def make_tiny(directory: Path, family: str, variant: str | None = None, seed: in
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     torch.manual_seed(seed)
-    builders: dict[str, Callable[[str], Any]] = {
+    builders: dict[str, Callable[[str, str], Any]] = {
         "wan": _wan,
         "ltx": _ltx,
         "cogvideox": _cogvideox,
     }
-    pipe = builders[family](variant)
+    pipe = builders[family](variant, task)
     directory.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(str(directory), safe_serialization=True)
-    (directory / "README.md").write_text(NOISE_NOTE.format(family=family, variant=variant))
+    note = NOISE_NOTE.format(family=family, task=task, variant=variant)
+    (directory / "README.md").write_text(note)
     return directory
 
 
@@ -111,13 +135,16 @@ def _t5(tokenizer: Any, umt5: bool = False) -> Any:
     return T5EncoderModel(T5Config(**sizes)).eval()
 
 
-def _wan(variant: str) -> Any:
+def _wan(variant: str, task: str) -> Any:
     from diffusers import (
         AutoencoderKLWan,
         FlowMatchEulerDiscreteScheduler,
         UniPCMultistepScheduler,
         WanImageToVideoPipeline,
+        WanPipeline,
         WanTransformer3DModel,
+        WanVACEPipeline,
+        WanVACETransformer3DModel,
     )
 
     tokenizer = tiny_tokenizer()
@@ -148,13 +175,17 @@ def _wan(variant: str) -> Any:
         )
 
     def transformer(**extra: Any) -> Any:
-        channels = {"in_channels": 48, "out_channels": 48} if five_b else {}
-        return WanTransformer3DModel(
+        # Image-to-video stacks the image latents and a mask on the noise (16 + 16 + 4);
+        # text-to-video and VACE (whose control runs beside) denoise the 16 alone.
+        latent = 48 if five_b else 16
+        inputs = 36 if task == "i2v" and not five_b else latent
+        model = WanVACETransformer3DModel if task == "vace" else WanTransformer3DModel
+        return model(
             patch_size=(1, 2, 2),
             num_attention_heads=2,
             attention_head_dim=12,
-            in_channels=channels.get("in_channels", 36),
-            out_channels=channels.get("out_channels", 16),
+            in_channels=inputs,
+            out_channels=latent,
             text_dim=_TEXT_DIM,
             freq_dim=256,
             ffn_dim=32,
@@ -166,7 +197,13 @@ def _wan(variant: str) -> Any:
         )
 
     parts: dict[str, Any] = {"tokenizer": tokenizer, "text_encoder": _t5(tokenizer, umt5=True)}
-    if variant.startswith("2.1"):
+    if task == "vace":
+        # The control stream: inactive and reactive latents (16 + 16) and the mask folded
+        # into the latent grid (8 x 8 pixels each: 64), fed into blocks 0 and 1.
+        vace = transformer(vace_layers=[0, 1], vace_in_channels=96)
+        parts |= {"transformer": vace, "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0)}
+        return WanVACEPipeline(vae=vae, **parts)
+    if variant.startswith("2.1") and task == "i2v":
         flf = variant == "2.1-flf2v"
         image_size = 4 if flf else 32
         extra = {"image_dim": 4, "pos_embed_seq_len": 2 * (4 * 4 + 1)} if flf else {"image_dim": 4}
@@ -174,6 +211,11 @@ def _wan(variant: str) -> Any:
             "transformer": transformer(**extra),
             "image_encoder": _clip_vision(image_size),
             "image_processor": _clip_processor(image_size),
+            "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
+        }
+    elif variant.startswith("2.1"):
+        parts |= {
+            "transformer": transformer(),
             "scheduler": FlowMatchEulerDiscreteScheduler(shift=7.0),
         }
     else:
@@ -185,6 +227,10 @@ def _wan(variant: str) -> Any:
             parts |= {"expand_timesteps": True}
         else:
             parts |= {"transformer_2": transformer(), "boundary_ratio": 0.875}
+    if task == "t2v":
+        parts.pop("image_encoder", None)
+        parts.pop("image_processor", None)
+        return WanPipeline(vae=vae, **parts)
     return WanImageToVideoPipeline(vae=vae, **parts)
 
 
@@ -210,11 +256,12 @@ def _clip_processor(image_size: int) -> Any:
     return CLIPImageProcessorPil(crop_size=image_size, size=image_size)
 
 
-def _ltx(variant: str) -> Any:
+def _ltx(variant: str, task: str) -> Any:
     from diffusers import (
         AutoencoderKLLTXVideo,
         FlowMatchEulerDiscreteScheduler,
         LTXConditionPipeline,
+        LTXPipeline,
         LTXVideoTransformer3DModel,
     )
 
@@ -251,7 +298,10 @@ def _ltx(variant: str) -> Any:
         encoder_causal=True,
         decoder_causal=False,
     )
-    return LTXConditionPipeline(
+    # The same parts either way; a text-to-video folder names the text pipeline (as
+    # Lightricks/LTX-Video does).
+    pipeline_class = LTXPipeline if task == "t2v" else LTXConditionPipeline
+    return pipeline_class(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae,
         text_encoder=_t5(tokenizer),
@@ -260,28 +310,33 @@ def _ltx(variant: str) -> Any:
     )
 
 
-def _cogvideox(variant: str) -> Any:
+def _cogvideox(variant: str, task: str) -> Any:
     from diffusers import (
         AutoencoderKLCogVideoX,
         CogVideoXDDIMScheduler,
         CogVideoXImageToVideoPipeline,
+        CogVideoXPipeline,
         CogVideoXTransformer3DModel,
     )
 
     tokenizer = tiny_tokenizer()
     v15 = variant == "1.5"
+    image = task == "i2v"
     transformer = CogVideoXTransformer3DModel(
         num_attention_heads=2,
         attention_head_dim=16,
-        in_channels=8,
+        # The image model takes the image latents as 4 more channels.
+        in_channels=8 if image else 4,
         out_channels=4,
         time_embed_dim=2,
-        ofs_embed_dim=2 if v15 else None,
+        # Only the 1.5 image model embeds its "ofs" (CogVideoXPipeline passes none).
+        ofs_embed_dim=2 if v15 and image else None,
         text_embed_dim=_TEXT_DIM,
         # Two blocks, not the tests' one: FirstBlockCache needs a first and a last block.
         num_layers=2,
-        # 1.0 learns positions for one latent size (here 6x4: 48x32 px, 3:2 as 720x480);
-        # 1.5's rotary positions reach up to its sample size (here 128x128 px).
+        # The 1.0 image model learns positions for one latent size (here 6x4: 48x32 px, 3:2
+        # as 720x480); rotary positions (1.5, the 1.0 text model) reach up to the sample size
+        # (here 128x128 px for 1.5).
         sample_width=16 if v15 else 6,
         sample_height=16 if v15 else 4,
         sample_frames=9,
@@ -290,7 +345,7 @@ def _cogvideox(variant: str) -> Any:
         temporal_compression_ratio=4,
         max_text_seq_length=16,
         use_rotary_positional_embeddings=True,
-        use_learned_positional_embeddings=not v15,
+        use_learned_positional_embeddings=image and not v15,
     )
     vae = AutoencoderKLCogVideoX(
         in_channels=3,
@@ -301,7 +356,8 @@ def _cogvideox(variant: str) -> Any:
         norm_num_groups=2,
         temporal_compression_ratio=4,
     )
-    return CogVideoXImageToVideoPipeline(
+    pipeline_class = CogVideoXImageToVideoPipeline if image else CogVideoXPipeline
+    return pipeline_class(
         tokenizer=tokenizer,
         text_encoder=_t5(tokenizer),
         vae=vae,
