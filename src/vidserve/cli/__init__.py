@@ -26,10 +26,37 @@ def _add_client_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("endpoint", help="endpoint id, or a unique part of one (v1.6/pro)")
+    p.add_argument("endpoint", help="endpoint id, or a unique part of one (v1.6/pro/effects)")
     p.add_argument("--prompt", help="the prompt")
-    p.add_argument("--image", help="start image: a local file (uploaded) or a URL")
-    p.add_argument("--end-image", help="end image, where the endpoint takes one")
+    p.add_argument(
+        "--image",
+        action="append",
+        help="an input image: a local file (uploaded) or a URL. Repeat it, in order, where "
+        "the endpoint takes several (elements, effects, reference-to-video's image_urls)",
+    )
+    p.add_argument("--start-image", help="first frame, beside the images (O3 reference-to-video)")
+    p.add_argument("--end-image", help="last frame, where the endpoint takes one")
+    p.add_argument(
+        "--element",
+        action="append",
+        metavar="IMAGES",
+        help="an element: its frontal image, then up to 3 reference images, comma-separated "
+        "(FRONT.png,SIDE.png); repeatable (reference-to-video, v3 image-to-video)",
+    )
+    p.add_argument("--effect", metavar="SCENE", help="the effect scene (effects: squish, hug, ...)")
+    shots = p.add_mutually_exclusive_group()
+    shots.add_argument(
+        "--storyboard",
+        metavar="JSON",
+        help='a v3/O3 storyboard (multi_prompt), or @file.json: [{"prompt": "...", '
+        '"duration": "3"}, ...]',
+    )
+    shots.add_argument(
+        "--shot",
+        action="append",
+        metavar="PROMPT:SECONDS",
+        help="one storyboard shot ('the car stops:3'); repeat it for each, in order",
+    )
     p.add_argument("--json", help="input fields as a JSON object, or @file.json")
 
 
@@ -145,7 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_client_options(p)
 
     p = commands.add_parser(
-        "models", allow_abbrev=False, help="list the served endpoints and their fields"
+        "models",
+        allow_abbrev=False,
+        help="list the endpoints: served or not, kind, output, price and fields",
+    )
+    p.add_argument(
+        "endpoint",
+        nargs="?",
+        help="only the endpoints this id or part names; one endpoint is shown in full",
     )
     _add_client_options(p)
     return parser
