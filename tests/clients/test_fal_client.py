@@ -128,3 +128,46 @@ def test_validation_error_surfaces_as_the_clients_http_error(fal: ModuleType) ->
         fal.submit(V1, arguments={"prompt": "p", "image_url": IMAGE, "cfg_scale": 2})
     assert err.value.status_code == 422
     assert "cfg_scale" in str(err.value)
+
+
+PHOTOS = [data_uri(make_image(400, 300, seed=s)) for s in range(3)]
+K = "fal-ai/kling-video/"
+KINDS = [
+    (
+        K + "v3/standard/image-to-video",
+        {
+            "multi_prompt": [
+                {"prompt": "pan left", "duration": "2"},
+                {"prompt": "zoom in", "duration": "1"},
+            ],
+            "start_image_url": PHOTOS[0],
+            "generate_audio": False,
+        },
+    ),
+    (K + "v1.6/standard/elements", {"prompt": "in turn", "input_image_urls": PHOTOS}),
+    (
+        K + "o1/standard/reference-to-video",
+        {
+            "prompt": "@Element1 by @Image1",
+            "elements": [{"frontal_image_url": PHOTOS[0]}],
+            "image_urls": PHOTOS[1:],
+            "duration": "3",
+        },
+    ),
+    (K + "v1/standard/effects", {"effect_scene": "expansion", "input_image_urls": PHOTOS[:1]}),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "arguments"), KINDS, ids=lambda v: str(v).split("/")[-1])
+def test_subscribe_on_each_kind_the_motion_engine_serves(
+    fal: ModuleType, endpoint: str, arguments: dict[str, Any]
+) -> None:
+    result = fal.subscribe(endpoint, arguments=arguments)
+    assert result["video"]["content_type"] == "video/mp4" and result["video"]["file_size"] > 0
+
+
+def test_subscribe_on_text_to_video_raises_the_servers_reason(fal: ModuleType) -> None:
+    with pytest.raises(fal.FalClientHTTPError) as err:
+        fal.subscribe(K + "v2.5-turbo/pro/text-to-video", arguments={"prompt": "a corgi"})
+    assert err.value.status_code == 400 and err.value.error_type == "endpoint_not_served"
+    assert "engines that can: cogvideox, ltx, wan" in str(err.value)
