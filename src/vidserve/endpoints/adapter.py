@@ -20,6 +20,7 @@ from vidserve.endpoints.camera import PRESETS, SEED_MAX, camera_motion
 from vidserve.endpoints.files import Loc, file_inputs
 from vidserve.endpoints.rules import Detail, detail
 from vidserve.engines.base import (
+    FEATURE_PHRASES,
     CameraMotion,
     Capabilities,
     DynamicMask,
@@ -121,11 +122,11 @@ def refusals(
     for feature, (loc, explicit) in wants.features.items():
         if feature in caps.features:
             continue
-        (what,) = caps.missing(wants.kind, frozenset({feature}))[-1:]
         if feature is Feature.AUDIO and not (explicit and at_submit):
             notes.append(f"rendered without audio: {serving} makes no sound")
             continue
-        errors.append(detail(loc, f"{serving} cannot render {what}", "unsupported_by_engine"))
+        message = f"{serving} cannot render {FEATURE_PHRASES[feature]}"
+        errors.append(detail(loc, message, "unsupported_by_engine"))
     if wants.effect is not None and wants.effect[1] not in caps.effects:
         loc, scene = wants.effect
         known = ", ".join(sorted(caps.effects)) or "none"

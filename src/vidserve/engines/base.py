@@ -58,11 +58,12 @@ class Capabilities:
     def missing(self, kind: Kind, features: frozenset[Feature] = frozenset()) -> list[str]:
         """What of ``kind`` and ``features`` this engine cannot do, as phrases."""
         gaps = [] if kind in self.kinds else [f"{kind} video"]
-        gaps += [_FEATURE_PHRASES[f] for f in sorted(features - self.features)]
+        gaps += [FEATURE_PHRASES[f] for f in sorted(features - self.features)]
         return gaps
 
 
-_FEATURE_PHRASES = {
+#: Each feature as the object of "cannot render ...".
+FEATURE_PHRASES = {
     Feature.END_IMAGE: "an end frame",
     Feature.CAMERA: "a camera control",
     Feature.MOTION_BRUSH: "a motion brush",
