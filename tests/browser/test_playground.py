@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from playground_ui import PLAY_VIDEO, RENDER_TIMEOUT_MS, history, open_endpoint, save_screenshot
 
 from helpers import ServerProcess, data_uri, make_image
 
@@ -23,8 +23,6 @@ V1_STANDARD = "fal-ai/kling-video/v1/standard/image-to-video"
 V21_MASTER = "fal-ai/kling-video/v2.1/master/image-to-video"
 O1 = "fal-ai/kling-video/o1/standard/image-to-video"
 WIDTH, HEIGHT = 640, 360
-#: Renders are a few seconds here, but the machine may be shared: generous upper bounds.
-RENDER_TIMEOUT_MS = 90_000
 
 # Records every change of the status line, so a test sees each update the page showed.
 WATCH_STATUS = """() => {
@@ -35,21 +33,6 @@ WATCH_STATUS = """() => {
     text: document.getElementById('status-text').textContent,
   })).observe(line, {subtree: true, childList: true, characterData: true});
 }"""
-
-# Waits for the video's metadata, plays it, and reports whether time advanced.
-PLAY_VIDEO = """async () => {
-  const v = document.getElementById('video');
-  if (v.readyState < 1) {
-    await new Promise((r) => v.addEventListener('loadedmetadata', r, {once: true}));
-  }
-  v.muted = true;
-  await v.play();
-  const t0 = v.currentTime;
-  await new Promise((r) => setTimeout(r, 800));
-  return {duration: v.duration, t0, t1: v.currentTime, paused: v.paused,
-          width: v.videoWidth, height: v.videoHeight, src: v.currentSrc};
-}"""
-
 
 # Drops a file on a drop zone as a user dragging it from their desktop would.
 DROP_FILE = """([selector, b64, name]) => {
@@ -72,10 +55,7 @@ def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def open_playground(page: Any, server: ServerProcess, endpoint_id: str) -> None:
-    page.goto(server.url + "/")
-    page.wait_for_selector(f'#endpoint option[value="{endpoint_id}"]', state="attached")
-    page.select_option("#endpoint", endpoint_id)
-    page.wait_for_selector("#field-prompt")
+    open_endpoint(page, server, endpoint_id, "#field-prompt")
 
 
 def upload_start_image(page: Any, field: str, path: Path) -> str:
@@ -90,14 +70,6 @@ def drop_image(page: Any, field: str, path: Path) -> None:
     page.evaluate(DROP_FILE, [f'[data-field="{field}"] .drop', encoded, path.name])
 
 
-def save_screenshot(png: bytes, path: Path) -> None:
-    """A 256-colour PNG: a quarter of the size, which the README's copy is glad of."""
-    shot = Image.open(io.BytesIO(png)).convert("RGB")
-    compact = shot.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    compact.save(path, optimize=True)
-
-
 def paint(
     page: Any, box: dict[str, float], start: tuple[float, float], end: tuple[float, float]
 ) -> None:
@@ -110,13 +82,6 @@ def paint(
 
 def stage_point(box: dict[str, float], fx: float, fy: float) -> tuple[float, float]:
     return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
-
-
-def history(page: Any) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = json.loads(
-        page.evaluate("() => localStorage.getItem('vidserve.history') || '[]'")
-    )
-    return entries
 
 
 def submit_filler(client: httpx.Client, server: ServerProcess) -> None:

@@ -2,23 +2,30 @@
 
 The page is static (``vidserve/web/``: HTML, CSS and plain ES modules, no build step, no
 network resources) and talks to the public API like any client: ``/models`` for the forms,
-the storage upload routes, the queue and its SSE stream. Programs asking ``/`` for JSON
-(``Accept: application/json``, or no preference such as curl's ``*/*``) still get the
-service's JSON index; only a client that prefers HTML (a browser) gets the page.
+the storage upload routes, the queue and its SSE stream. One route is the page's own:
+``/playground/serving.json``, what each endpoint's engine here renders (effect scenes,
+features) and the Kling rules the forms hint at, so the page marks what would be refused.
+Programs asking ``/`` for JSON (``Accept: application/json``, or no preference such as
+curl's ``*/*``) still get the service's JSON index; only a client that prefers HTML (a
+browser) gets the page.
 """
 
 from __future__ import annotations
 
 import re
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from vidserve import __version__
+from vidserve.api.wire import ApiContext, get_ctx
 from vidserve.endpoints import ENDPOINTS
+from vidserve.endpoints.effect_scenes import EFFECT_SCENES, TWO_PHOTO_SCENES
+from vidserve.endpoints.rules import MAX_STORYBOARD, MIN_STORYBOARD
 from vidserve.errors import NotFoundError
+from vidserve.serving import Route
 
 router = APIRouter(include_in_schema=False)
 
@@ -104,6 +111,33 @@ def index(request: Request) -> Response:
         "playground": "/",
     }
     return JSONResponse(body, headers={"Vary": "Accept"})
+
+
+def _engine_view(route: Route) -> dict[str, Any] | None:
+    """What the engine serving ``route`` renders; None where it is not served or declares
+    nothing (an operator's engine: its worker judges each request)."""
+    caps = route.capabilities
+    if not route.served or caps is None:
+        return None
+    return {
+        "engine": route.engine,
+        "features": sorted(caps.features),
+        # In the catalog's order, which is the order fal's picker shows them in.
+        "effects": [scene for scene in EFFECT_SCENES if scene in caps.effects],
+        "max_reference_images": caps.max_reference_images,
+    }
+
+
+@router.get("/playground/serving.json")
+def serving(ctx: Annotated[ApiContext, Depends(get_ctx)]) -> dict[str, Any]:
+    """The page's data beyond ``/models``: per endpoint, what its engine here renders, and
+    the rules the forms hint at before the server judges (two-photo effect scenes, a
+    storyboard's length)."""
+    return {
+        "endpoints": {eid: _engine_view(ctx.routes[eid]) for eid in ENDPOINTS},
+        "two_photo_scenes": sorted(TWO_PHOTO_SCENES),
+        "storyboard_seconds": {"min": MIN_STORYBOARD, "max": MAX_STORYBOARD},
+    }
 
 
 @router.get("/playground/{asset}")

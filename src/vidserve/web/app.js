@@ -12,9 +12,18 @@ const HISTORY_KEY = "vidserve.history";
 const ENDPOINT_KEY = "vidserve.endpoint";
 const MAX_HISTORY = 50;
 const POLL_MS = 1000;
+/** The picker's groups, in this order; a kind not listed comes after them. */
+const KINDS = {
+  "image-to-video": "Image to video",
+  "reference-to-video": "Reference to video",
+  elements: "Elements",
+  effects: "Effects",
+  "text-to-video": "Text to video",
+};
 
 const app = {
   models: [],
+  serving: null, // /playground/serving.json: what each endpoint's engine here renders
   spec: null,
   form: null,
   painter: null,
@@ -289,6 +298,10 @@ function showBanner(text) {
 
 function handleApiError(err) {
   if (err.status === 422 && Array.isArray(err.detail)) return showFieldErrors(err.detail);
+  // A stale page (or a server whose engines changed) may still submit to one: its reason.
+  if (err.errorType === "endpoint_not_served" || err.status === 501) {
+    return showFormError(`Not served by this server (HTTP ${err.status}, endpoint_not_served): ${err.message}`);
+  }
   if (err.status === 401 || err.status === 403) {
     return showFormError(`${err.message}. This server needs an API key: enter it at the top.`);
   }
@@ -308,13 +321,18 @@ function selectEndpoint(endpointId) {
   $("endpoint").value = spec.endpoint_id;
   $("endpoint-title").textContent = spec.title;
   const out = spec.output;
+  const perSecond = pricePerSecond(spec);
   $("endpoint-meta").replaceChildren(
     el("code", {}, spec.endpoint_id),
-    ` · ${out.resolution}, ${out.fps} fps · $${spec.price_per_second}/s`,
+    ` · ${KINDS[spec.kind] || spec.kind} · ${out.resolution}, ${out.fps} fps · `,
+    perSecond === null ? "no published price" : `$${perSecond}/s`,
+    spec.served ? ` · ${spec.engine} engine` : "",
   );
+  showNotServed(spec);
   app.form = new SchemaForm({ main: $("fields"), more: $("more-fields") }, spec.input_schema, {
     onChange: formChanged,
     onImage: (name, src) => app.form?.isStartImage(name) && app.painter.setImage(src),
+    serving: servingFor(spec),
   });
   // Keep the prompt and images when switching endpoints (image_url and start_image_url alike).
   const start = carried.image_url ?? carried.start_image_url;
@@ -327,6 +345,35 @@ function selectEndpoint(endpointId) {
   formChanged();
 }
 
+/** An endpoint this server does not serve stays in the picker, with the reason; its form
+ * is shown (and its code), but Run is off: the submit could only be refused. */
+function showNotServed(spec) {
+  const box = $("not-served");
+  box.hidden = spec.served;
+  box.replaceChildren(
+    el("strong", {}, "Not served by this server. "),
+    spec.not_served_because || "No engine configured here makes this kind of video.",
+    el("span", { class: "then" }, "Run is off here: a submit would be refused. The form and its code still show the request."),
+  );
+  $("run").disabled = !spec.served;
+  $("run").title = spec.served ? "" : "this server does not serve this endpoint";
+}
+
+function servingFor(spec) {
+  const s = app.serving;
+  const engine = s?.endpoints?.[spec.endpoint_id];
+  return {
+    engine: engine?.engine ?? spec.engine,
+    effects: engine?.effects ?? null,
+    twoPhotoScenes: s?.two_photo_scenes ?? [],
+    storyboardSeconds: s?.storyboard_seconds ?? { min: 1, max: Infinity },
+  };
+}
+
+function pricePerSecond(spec) {
+  return spec.price?.per_second ?? spec.price_per_second ?? null;
+}
+
 let previewTimer = null;
 function formChanged() {
   app.codeBody = null;
@@ -336,13 +383,10 @@ function formChanged() {
 }
 
 function updatePrice() {
-  let seconds = Number(app.spec.input_schema.properties.duration?.default || 5);
-  try {
-    seconds = Number(app.form.values().duration ?? seconds);
-  } catch {
-    /* keep the default */
-  }
-  $("price").textContent = `≈ $${(app.spec.price_per_second * seconds).toFixed(3)} for ${seconds} s`;
+  const seconds = app.form.seconds() ?? 5;
+  const perSecond = pricePerSecond(app.spec);
+  $("price").textContent =
+    perSecond === null ? `${seconds} s · no published price` : `≈ $${(perSecond * seconds).toFixed(3)} for ${seconds} s`;
 }
 
 /** The body the form would send; the painter's masks as placeholders until uploaded. */
@@ -383,7 +427,7 @@ async function onSubmit(event) {
       responseUrl: queued.response_url,
       cancelUrl: queued.cancel_url,
       created: Date.now(),
-      prompt: (body.prompt || "").slice(0, 120),
+      prompt: summary(body).slice(0, 120),
       status: queued.status,
       body: JSON.stringify(body).length < 100_000 ? body : null,
     };
@@ -393,8 +437,15 @@ async function onSubmit(event) {
   } catch (err) {
     handleApiError(err);
   } finally {
-    run.disabled = false;
+    run.disabled = !app.spec.served;
   }
+}
+
+/** A line for the history: the prompt, a storyboard's shots, or the effect. */
+function summary(body) {
+  if (body.prompt) return body.prompt;
+  if (body.multi_prompt) return body.multi_prompt.map((s) => `${s.prompt} (${s.duration} s)`).join(" / ");
+  return body.effect_scene ? `effect: ${body.effect_scene}` : "";
 }
 
 function reuseRequest(entry) {
@@ -420,7 +471,9 @@ async function renderCode() {
     }
   }
   for (const b of $("languages").children) b.setAttribute("aria-selected", b.dataset.language === app.language);
-  $("code").textContent = snippet(app.language, location.origin, endpointId, body, Boolean(api.getKey()));
+  const spec = app.models.find((m) => m.endpoint_id === endpointId);
+  const note = spec && !spec.served ? `This server does not serve ${endpointId}: ${spec.not_served_because || "no engine here makes it"}` : null;
+  $("code").textContent = snippet(app.language, location.origin, endpointId, body, Boolean(api.getKey()), note);
 }
 
 // --- wiring ---------------------------------------------------------------------------------
@@ -454,16 +507,46 @@ function setUpKey() {
 
 async function loadModels() {
   try {
-    app.models = await api.apiJson("/models");
+    // The serving details only sharpen the hints (effects, storyboard length): optional.
+    [app.models, app.serving] = await Promise.all([
+      api.apiJson("/models"),
+      api.apiJson("/playground/serving.json").catch(() => null),
+    ]);
   } catch (err) {
     const hint = err.status === 401 || err.status === 403 ? " Enter an API key above." : "";
     showBanner(`Could not list the endpoints: ${err.message}.${hint}`);
     return;
   }
   showBanner("");
-  const picker = $("endpoint");
-  picker.replaceChildren(...app.models.map((m) => el("option", { value: m.endpoint_id }, `${m.title} — ${shortName(m.endpoint_id)}`)));
-  selectEndpoint(localStorage.getItem(ENDPOINT_KEY) || app.models[0].endpoint_id);
+  renderPicker();
+  selectEndpoint(localStorage.getItem(ENDPOINT_KEY) || app.models.find((m) => m.served)?.endpoint_id);
+}
+
+/** The endpoints grouped by kind; those this server does not serve are marked, not hidden. */
+function renderPicker() {
+  const groups = new Map();
+  for (const m of app.models) groups.set(m.kind, [...(groups.get(m.kind) || []), m]);
+  const kinds = [...groups.keys()].sort((a, b) => rank(a) - rank(b));
+  $("endpoint").replaceChildren(
+    ...kinds.map((kind) => {
+      const models = groups.get(kind);
+      const off = models.filter((m) => !m.served).length;
+      const mark = off === 0 ? "" : off === models.length ? " · not served here" : ` · ${off} not served here`;
+      const options = models.map((m) => {
+        // The group names the kind: "Kling 2.6 (pro) — v2.6/pro", not "... image to video".
+        const name = m.endpoint_id.replace(/^fal-ai\/kling-video\//, "").replace(`/${kind}`, "");
+        const title = m.title.replace(new RegExp(` ${kind.replace(/-/g, " ")}$`, "i"), "");
+        const text = `${m.served ? "" : "⊘ "}${title} — ${name}${m.served ? "" : " (not served)"}`;
+        return el("option", { value: m.endpoint_id, title: m.not_served_because || "", "data-served": String(m.served) }, text);
+      });
+      return el("optgroup", { label: `${KINDS[kind] || kind}${mark}`, "data-kind": kind }, ...options);
+    }),
+  );
+}
+
+function rank(kind) {
+  const order = Object.keys(KINDS).indexOf(kind);
+  return order < 0 ? Object.keys(KINDS).length : order;
 }
 
 function init() {

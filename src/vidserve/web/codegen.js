@@ -99,7 +99,24 @@ export const LANGUAGES = [
   ["js", "JavaScript", javascript],
 ];
 
-export function snippet(language, base, endpointId, body, withKey) {
+/** `text` as comment lines of at most `width` characters. */
+function comment(text, marker, width = 92) {
+  const lines = [];
+  let line = marker;
+  for (const word of text.split(/\s+/)) {
+    if (line.length + word.length + 1 > width && line !== marker) {
+      lines.push(line);
+      line = marker;
+    }
+    line += ` ${word}`;
+  }
+  return [...lines, line].join("\n");
+}
+
+/** The request as code in `language`; `note` (say, that this server does not serve the
+ * endpoint) comes first, as a comment. */
+export function snippet(language, base, endpointId, body, withKey, note = null) {
   const entry = LANGUAGES.find(([id]) => id === language) || LANGUAGES[0];
-  return entry[2](base, endpointId, body, withKey);
+  const code = entry[2](base, endpointId, body, withKey);
+  return note ? `${comment(note, language === "js" ? "//" : "#")}\n\n${code}` : code;
 }

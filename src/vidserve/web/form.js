@@ -1,15 +1,22 @@
 // A form generated from an endpoint's JSON schema (as GET /models gives it): enums become
 // selects, bounded numbers sliders with their limits, `*_url` strings image inputs (drop,
-// file picker or URL, uploaded through the storage API), camera_control a camera widget.
+// file picker or URL, uploaded through the storage API), lists of them rows of such inputs,
+// `elements` repeated groups, camera_control a camera widget, effect_scene a searchable
+// picker and multi_prompt a storyboard editor (either it or prompt: the form switches).
 // Values equal to their default are left out of the body, so the request stays minimal.
 
-import { upload } from "./api.js";
 import { el } from "./dom.js";
+import { effectControl } from "./effects.js";
+import { imageInput } from "./image.js";
+import { describeListLoc, elementsControl, imageListControl, stringListControl } from "./lists.js";
+import { storyboardControl } from "./storyboard.js";
 
 /** The motion brush's fields: painted, not typed (see painter.js). */
 export const BRUSH_FIELDS = ["static_mask_url", "dynamic_masks"];
 const START_IMAGE_FIELDS = ["image_url", "start_image_url"];
-const MAIN_KINDS = ["image", "select", "camera"];
+const MAIN_KINDS = ["image", "images", "elements", "effect", "storyboard", "select", "camera"];
+/** What the page knows of the engine when the server does not say (an operator's engine). */
+const UNKNOWN_SERVING = { engine: null, effects: null, twoPhotoScenes: [], storyboardSeconds: { min: 1, max: Infinity } };
 
 function deref(schema, root) {
   while (schema && schema.$ref) {
@@ -39,11 +46,22 @@ function humanize(name) {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
-function kindOf(name, s, props) {
-  if (name === "camera_control") return "camera";
-  if (name === "advanced_camera_control" && props.camera_control) return null; // same move
+function kindOf(name, s, props, root) {
+  // camera_control is an object on image-to-video, a preset enum on v1 text-to-video.
+  if (name === "camera_control" && s.properties?.type) return "camera";
+  if (name === "advanced_camera_control" && props.camera_control && resolveProperty(props.camera_control, root).properties) {
+    return null; // the camera widget makes the same move
+  }
   if (BRUSH_FIELDS.includes(name)) return null; // the painter's
+  if (name === "effect_scene" && s.enum) return "effect";
   if (s.enum) return "select";
+  if (s.type === "array") {
+    const item = deref(s.items || {}, root);
+    if (name === "multi_prompt" && item.properties?.prompt) return "storyboard";
+    if (item.properties?.frontal_image_url) return "elements";
+    if (item.type === "string") return name.endsWith("_urls") ? "images" : "strings";
+    return "json";
+  }
   if (s.type === "boolean") return "checkbox";
   if (s.type === "string" && name.endsWith("_url")) return "image";
   if (s.type === "number" || s.type === "integer") {
@@ -86,7 +104,7 @@ function selectControl(f) {
   const select = el("select", { id: f.id });
   const values = [...f.schema.enum];
   const key = (v) => (typeof v === "string" ? v : JSON.stringify(v)); // option values are text
-  if (f.schema.nullable) select.append(el("option", { value: "" }, "(none)"));
+  if (f.schema.nullable) select.append(el("option", { value: "" }, f.schema.noneLabel || "(none)"));
   for (const v of values) select.append(el("option", { value: key(v) }, String(v)));
   return {
     control: select,
@@ -152,73 +170,7 @@ function jsonControl(f) {
 }
 
 function imageControl(f, form) {
-  const url = el("input", { type: "url", id: f.id, placeholder: "https://… or drop a file", class: "url" });
-  const file = el("input", { type: "file", accept: "image/png,image/jpeg,image/webp", hidden: true });
-  const state = el("span", { class: "upload-state" });
-  const preview = el("img", { class: "thumb", alt: "", hidden: true });
-  const pick = el("button", { type: "button", class: "link" }, "choose a file");
-  const drop = el("div", { class: "drop" }, preview, el("span", {}, "Drop an image here, or ", pick));
-  let localSrc = null; // an object URL of the picked file: the painter paints on it
-
-  const show = (src) => {
-    preview.hidden = !src;
-    if (src) preview.src = src;
-    form.emit("image", f.name, src);
-  };
-  const take = async (blob) => {
-    if (localSrc) URL.revokeObjectURL(localSrc);
-    localSrc = URL.createObjectURL(blob);
-    show(localSrc);
-    url.value = "";
-    state.textContent = "uploading…";
-    state.className = "upload-state busy";
-    const job = upload(blob, blob.name || "image.png");
-    form.pending.add(job);
-    try {
-      url.value = await job;
-      state.textContent = `uploaded ${(blob.size / 1024).toFixed(0)} KB`;
-      state.className = "upload-state done";
-    } catch (err) {
-      state.textContent = `upload failed: ${err.message}`;
-      state.className = "upload-state failed";
-    } finally {
-      form.pending.delete(job);
-      form.emit("change");
-    }
-  };
-  pick.addEventListener("click", () => file.click());
-  file.addEventListener("change", () => file.files[0] && take(file.files[0]));
-  url.addEventListener("change", () => {
-    localSrc = null;
-    state.textContent = "";
-    show(url.value.trim() || null);
-  });
-  drop.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (e) => {
-    e.preventDefault();
-    drop.classList.remove("over");
-    const dropped = e.dataTransfer.files[0];
-    if (dropped) take(dropped);
-    else if (e.dataTransfer.getData("text/uri-list")) {
-      url.value = e.dataTransfer.getData("text/uri-list").split("\n")[0];
-      url.dispatchEvent(new Event("change"));
-    }
-  });
-  return {
-    control: el("div", { class: "image-input" }, drop, el("div", { class: "row" }, url, state), file),
-    get: () => url.value.trim() || undefined,
-    set: (v) => {
-      url.value = v ?? "";
-      localSrc = null;
-      state.textContent = "";
-      show(v || null);
-    },
-    src: () => localSrc || url.value.trim() || null,
-  };
+  return imageInput(f, form);
 }
 
 function cameraControl(f, form) {
@@ -269,13 +221,32 @@ const BUILDERS = {
   json: jsonControl,
   image: imageControl,
   camera: cameraControl,
+  images: imageListControl,
+  strings: stringListControl,
+  elements: elementsControl,
+  effect: effectControl,
+  storyboard: storyboardControl,
 };
+
+/** A nullable boolean (`generate_audio` on some endpoints) is a choice of three: leaving
+ * it out lets the endpoint decide. */
+function tristate(s) {
+  return { ...s, enum: [true, false], noneLabel: "(endpoint default)" };
+}
+
+const LIST_KINDS = ["images", "strings", "elements"];
+/** The fields only one of which is sent: the other is hidden and its errors shown here. */
+const EITHER = { prompt: "multi_prompt", multi_prompt: "prompt" };
 
 /** The form of one endpoint: fields in schema order, values, and 422 errors by field. */
 export class SchemaForm {
-  /** `main` takes the required fields, images, choices and the camera; `more` the rest. */
-  constructor({ main, more }, schema, { onChange, onImage }) {
+  /** `main` takes the prompt, the required fields, images, choices, the camera, effect and
+   * storyboard; `more` the rest.
+   * `serving`: what the engine here renders ({engine, effects, twoPhotoScenes,
+   * storyboardSeconds}), for the effect picker and the storyboard's hints. */
+  constructor({ main, more }, schema, { onChange, onImage, serving = null }) {
     this.root = schema;
+    this.serving = { ...UNKNOWN_SERVING, ...(serving || {}) };
     this.fields = new Map();
     this.extraTargets = new Map(); // field name -> element showing its errors (the painter)
     this.pending = new Set(); // uploads in flight
@@ -285,25 +256,98 @@ export class SchemaForm {
     main.replaceChildren();
     more.replaceChildren();
     for (const [name, prop] of Object.entries(props)) {
-      const s = resolveProperty(prop, schema);
-      const kind = kindOf(name, s, props);
+      let s = resolveProperty(prop, schema);
+      if (s.type === "boolean" && s.nullable) s = tristate(s);
+      const kind = kindOf(name, s, props, schema);
       if (!kind) continue;
       const f = { name, kind, schema: s, required: required.has(name), id: `field-${name}` };
       Object.assign(f, BUILDERS[kind](f, this));
       f.el = this.wrap(f, s);
-      (f.required || MAIN_KINDS.includes(kind) ? main : more).append(f.el);
+      (f.required || name === "prompt" || MAIN_KINDS.includes(kind) ? main : more).append(f.el);
       this.fields.set(name, f);
       f.set(s.default);
     }
+    for (const f of this.fields.values()) f.linked?.(); // fields that steer others (effect -> images)
     for (const container of [main, more]) {
       container.addEventListener("input", () => this.emit("change"));
       container.addEventListener("change", () => this.emit("change"));
     }
     this.hasBrush = BRUSH_FIELDS.some((n) => n in props);
+    // What to make comes first: the prompt (or storyboard), whatever the schema's order.
+    const prompt = this.fields.get("prompt");
+    if (prompt) main.prepend(prompt.el);
+    this.setUpStoryboard();
   }
 
   emit(what, ...args) {
+    if (what === "change") this.syncDuration();
     this.handlers[what]?.(...args);
+  }
+
+  /** A property of this form's schema with `$ref` and `anyOf: [X, null]` resolved. */
+  resolve(prop) {
+    return resolveProperty(prop, this.root);
+  }
+
+  /** `prompt` and `multi_prompt` are either/or: a switch shows one, and only it is sent. */
+  setUpStoryboard() {
+    const prompt = this.fields.get("prompt");
+    const board = this.fields.get("multi_prompt");
+    if (!prompt || !board) return;
+    this.modeButtons = [
+      ["prompt", "One prompt"],
+      ["multi_prompt", "Storyboard"],
+    ].map(([mode, text]) => {
+      const b = el("button", { type: "button", "data-mode": mode }, `${text} `, el("code", {}, mode));
+      b.addEventListener("click", () => {
+        this.setMode(mode);
+        this.emit("change");
+      });
+      return b;
+    });
+    const note = el("span", { class: "help" }, "either one prompt or a storyboard of shots is sent, never both");
+    prompt.el.before(el("div", { class: "mode-switch", role: "group", "aria-label": "prompt or storyboard" }, ...this.modeButtons, note));
+    prompt.el.after(board.el);
+    const durationField = this.fields.get("duration");
+    if (durationField) {
+      this.durationNote = el("p", { class: "mode-note", hidden: true });
+      durationField.control.after(this.durationNote);
+    }
+    this.setMode("prompt");
+  }
+
+  /** "prompt" or "multi_prompt": which of the two the form shows and sends. */
+  setMode(mode) {
+    if (!this.modeButtons) return;
+    const prompt = this.fields.get("prompt");
+    const board = this.fields.get("multi_prompt");
+    if (mode === "multi_prompt" && this.mode === "prompt") board.seed(prompt.get());
+    this.mode = mode;
+    prompt.active = mode === "prompt";
+    board.active = !prompt.active;
+    prompt.el.hidden = !prompt.active;
+    board.el.hidden = !board.active;
+    for (const b of this.modeButtons) b.setAttribute("aria-pressed", String(b.dataset.mode === mode));
+    this.syncDuration();
+  }
+
+  /** A storyboard lasts as long as its shots: `duration` is then left out and says so. */
+  syncDuration() {
+    const d = this.fields.get("duration");
+    if (!d || !this.durationNote) return;
+    const story = this.mode === "multi_prompt";
+    d.active = !story;
+    d.control.hidden = story;
+    this.durationNote.hidden = !story;
+    if (story) this.durationNote.textContent = `${this.seconds()} s: the storyboard's total (its shots set the duration; none is sent)`;
+  }
+
+  /** The video's length in seconds as the form stands. */
+  seconds() {
+    if (this.mode === "multi_prompt") return this.fields.get("multi_prompt").seconds();
+    const d = this.fields.get("duration");
+    const v = d ? (d.get() ?? d.schema.default) : undefined;
+    return v === undefined ? null : Number(v);
   }
 
   wrap(f, s) {
@@ -329,6 +373,7 @@ export class SchemaForm {
   values() {
     const body = {};
     for (const f of this.fields.values()) {
+      if (f.active === false) continue; // the other of an either/or pair
       const v = f.get();
       if (v === undefined) continue;
       if (!f.required && same(v, f.schema.default)) continue;
@@ -340,10 +385,12 @@ export class SchemaForm {
   /** Carry values over from another form (fields of the same name). */
   restore(values) {
     for (const [name, v] of Object.entries(values)) this.fields.get(name)?.set(v);
+    this.setMode(values.multi_prompt?.length ? "multi_prompt" : "prompt");
   }
 
   reset() {
     for (const f of this.fields.values()) f.set(f.schema.default);
+    this.setMode("prompt");
     this.clearErrors();
   }
 
@@ -366,13 +413,17 @@ export class SchemaForm {
     for (const err of detail) {
       const loc = Array.isArray(err.loc) ? err.loc : [];
       const name = loc[0] === "body" ? loc[1] : undefined;
-      const target = this.fields.get(name)?.el || this.extraTargets.get(name);
+      let f = this.fields.get(name);
+      if (f?.active === false && EITHER[name]) f = this.fields.get(EITHER[name]); // the one on screen
+      const target = f?.el || this.extraTargets.get(name);
       if (!target) {
         unclaimed.push(err);
         continue;
       }
       const box = target.querySelector(".field-error");
-      const where = loc.length > 2 ? `${describe(loc.slice(1))}: ` : "";
+      const rest = loc.slice(2);
+      const inList = f?.describe?.(rest) ?? (LIST_KINDS.includes(f?.kind) ? describeListLoc(name, rest) : null);
+      const where = rest.length ? `${inList ?? describe(loc.slice(1))}: ` : "";
       box.append(el("span", {}, `${where}${err.msg}`));
       box.hidden = false;
       target.classList.add("invalid");
