@@ -68,31 +68,29 @@ GenerateAudio = Annotated[
 ]
 
 
-def _known_scene(value: str) -> str:
-    if value not in _SCENES:
-        raise PydanticCustomError(
-            "literal_error",
-            "unknown effect scene {value!r}; Kling has {count} (hug, kiss, heart_gesture, "
-            "squish, expansion, ...), listed in this endpoint's schema",
-            {"value": value, "count": len(EFFECT_SCENES)},
-        )
-    return value
+def long_enum(field: str, values: tuple[str, ...], description: str) -> Any:
+    """A string enum too long to quote whole in a 422 (the schema still lists every value):
+    an unknown value is named with the count and the first few."""
+    known = frozenset(values)
+    sample = ", ".join(values[:3])
+
+    def check(value: str) -> str:
+        if value not in known:
+            raise PydanticCustomError(
+                "literal_error",
+                "unknown {field} '{value}'; Kling has {count} ({sample}, ...), listed in this "
+                "endpoint's schema",
+                {"field": field, "value": value, "count": len(values), "sample": sample},
+            )
+        return value
+
+    schema = {"type": "string", "enum": list(values), "description": description}
+    return Annotated[str, AfterValidator(check), WithJsonSchema(schema)]
 
 
-_SCENES = frozenset(EFFECT_SCENES)
-
-# A 198-value Literal would make every 422 quote all 198; the schema still lists them.
-EffectScene = Annotated[
-    str,
-    AfterValidator(_known_scene),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "enum": list(EFFECT_SCENES),
-            "description": "The effect scene to use for the video generation",
-        }
-    ),
-]
+EffectScene = long_enum(
+    "effect scene", EFFECT_SCENES, "The effect scene to use for the video generation"
+)
 
 
 class Trajectory(BaseModel):
