@@ -2,7 +2,8 @@
 
 :class:`VideoWriter` encodes on a background thread fed through a small bounded queue, so a
 renderer and the encoder run in parallel (OpenCV and libx264 both release the GIL) and a clip
-is never held in memory whole.
+is never held in memory whole. Given an :class:`~vidserve.media.audio.Audio`, it also writes
+an AAC track, interleaved with the frames as they are encoded.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Literal, cast
+from typing import Final, Literal, cast, get_args
 
 import av
 import cv2
 import numpy as np
 import numpy.typing as npt
+
+from vidserve.media.audio import Audio, AudioInfo, audio_info, encode_samples, resample
 
 #: An RGB image, ``uint8`` of shape ``(height, width, 3)`` (the engines' ``Image``).
 Frame = npt.NDArray[np.uint8]
@@ -32,6 +35,14 @@ _STOP: Final = object()
 # OpenCV's RGB -> YUV below is BT.601 limited range (matrix 6, range 1); the RGB is sRGB,
 # whose primaries and (near enough) transfer are BT.709's (1).
 _COLOUR_TAGS: Final = {"colorspace": 6, "color_range": 1, "color_primaries": 1, "color_trc": 1}
+
+#: The audio track: mono AAC-LC at 48 kHz (what players and browsers expect of MP4).
+AUDIO_RATE: Final = 48000
+AUDIO_BIT_RATE: Final = 128_000
+#: How the audio track's length relates to the video's: ``keep`` the audio's own length
+#: (the default), ``pad`` it with silence up to the video's end, ``trim`` it at the video's
+#: end, or ``match`` the video exactly (pad and trim).
+AudioFit = Literal["keep", "pad", "trim", "match"]
 
 
 @functools.cache
@@ -66,6 +77,12 @@ class VideoWriter:
     Output bytes are reproducible: libx264 runs with a fixed thread count (its frame threads
     produce the same bitstream for the same thread count), without its AVX-512 code (see
     :func:`_x264_params`) and with no clock-derived metadata.
+
+    With ``audio``, the file gets a second stream, mono AAC at :data:`AUDIO_RATE`. Audio and
+    video both start at 0; after each frame the audio up to that frame's end is encoded, so
+    the two are interleaved as they are written. The audio keeps its own length unless
+    ``audio_fit`` says otherwise (see :data:`AudioFit`). Without ``audio`` the file is the
+    same, byte for byte, as before audio existed.
     """
 
     def __init__(
@@ -78,11 +95,15 @@ class VideoWriter:
         crf: int = 20,
         preset: str = "veryfast",
         threads: int = 2,
+        audio: Audio | None = None,
+        audio_fit: AudioFit = "keep",
     ) -> None:
         if width <= 0 or height <= 0 or width % 2 or height % 2:
             raise ValueError(f"yuv420p needs a positive, even size; got {width}x{height}")
         if fps <= 0:
             raise ValueError(f"fps must be positive; got {fps}")
+        if audio_fit not in get_args(AudioFit):
+            raise ValueError(f"audio_fit must be one of {get_args(AudioFit)}; got {audio_fit!r}")
         self.path = Path(path)
         self.width = width
         self.height = height
@@ -93,11 +114,18 @@ class VideoWriter:
         self._error: BaseException | None = None
         self._aborting = threading.Event()
         self._state: Literal["open", "closing", "closed", "aborted"] = "open"
+        # Resampled once up front: a minute at 48 kHz is 11 MB, small beside the frames.
+        self._audio = None if audio is None else resample(audio, AUDIO_RATE).samples
+        self._audio_fit = audio_fit
+        self._audio_sent = 0  # samples handed to the AAC encoder so far
+        self._audio_stream: av.AudioStream | None = None
         self._container = av.open(
             str(self.path), mode="w", format="mp4", container_options={"movflags": "+faststart"}
         )
         try:
             self._stream = self._add_stream(crf, preset, threads)
+            if self._audio is not None:
+                self._audio_stream = self._add_audio_stream()
         except BaseException:
             self._container.close()
             self.path.unlink(missing_ok=True)
@@ -116,6 +144,12 @@ class VideoWriter:
         for name, value in _COLOUR_TAGS.items():
             setattr(stream.codec_context, name, value)
         stream.options = {"crf": str(crf), "preset": preset, **_x264_params()}
+        return stream
+
+    def _add_audio_stream(self) -> av.AudioStream:
+        stream = self._container.add_stream("aac", rate=AUDIO_RATE)
+        stream.layout = "mono"
+        stream.codec_context.bit_rate = AUDIO_BIT_RATE
         return stream
 
     def write(self, frame: Frame) -> None:
@@ -204,6 +238,7 @@ class VideoWriter:
         if self._error is None and not self._aborting.is_set():
             try:
                 self._mux(None)
+                self._finish_audio(index)
             except BaseException as exc:
                 self._error = exc
 
@@ -214,15 +249,42 @@ class VideoWriter:
         frame.pts = index
         frame.time_base = self._time_base
         self._mux(frame)
+        if self._audio is not None:
+            # The audio up to this frame's end (never past the audio's own end).
+            end = min(self._audio.shape[0], (index + 1) * AUDIO_RATE // self.fps)
+            self._send_audio(self._audio[self._audio_sent : end], flush=False)
 
     def _mux(self, frame: av.VideoFrame | None) -> None:
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
 
+    def _finish_audio(self, num_frames: int) -> None:
+        """Encode the rest of the audio, fitted to the video's length as asked, and flush."""
+        if self._audio is None:
+            return
+        video_end = num_frames * AUDIO_RATE // self.fps
+        end = self._audio.shape[0]
+        if self._audio_fit in ("trim", "match"):
+            end = min(end, video_end)
+        rest = self._audio[self._audio_sent : end]
+        if self._audio_fit in ("pad", "match") and end < video_end:
+            rest = np.concatenate([rest, np.zeros(video_end - end, np.float32)])
+        self._send_audio(rest, flush=True)
+
+    def _send_audio(self, samples: npt.NDArray[np.float32], *, flush: bool) -> None:
+        if self._audio_stream is None:
+            return
+        for packet in encode_samples(self._audio_stream, samples, self._audio_sent, flush):
+            self._container.mux(packet)
+        self._audio_sent += samples.shape[0]
+
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What :func:`probe` reads from a video file."""
+    """What :func:`probe` reads from a video file.
+
+    ``duration`` is the file's (its longest stream's); the video stream alone lasts
+    ``num_frames / fps``, and the audio stream's own length is ``audio.duration``."""
 
     width: int
     height: int
@@ -231,10 +293,13 @@ class VideoInfo:
     duration: float
     codec: str
     pix_fmt: str
+    #: The first audio stream; None when the file has none.
+    audio: AudioInfo | None = None
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Read size, rate, frame count, duration, codec and pixel format of a video file."""
+    """Read size, rate, frame count, duration, codec and pixel format of a video file, and
+    its audio stream's codec, rate and duration."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         num_frames = int(stream.frames)
@@ -254,6 +319,7 @@ def probe(path: str | Path) -> VideoInfo:
             duration=duration,
             codec=str(ctx.name),
             pix_fmt=str(ctx.pix_fmt),
+            audio=audio_info(container),
         )
 
 
