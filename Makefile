@@ -28,6 +28,7 @@ typecheck: $(VENV)/.test-installed
 
 test: lint typecheck
 	sh tests/browser/setup.sh
+	$(BIN)/python -m vidserve.engines.faces.install
 	$(BIN)/pytest
 
 clean:

@@ -9,6 +9,7 @@ VidserveError
 ├── CancelledError        the request was cancelled while it ran
 ├── EngineError           an engine failed; ``error_type`` says how
 ├── ConfigError           the settings or the data directory are unusable
+│   └── FacesUnavailableError   the face runtime or its models are not installed
 """
 
 from __future__ import annotations
