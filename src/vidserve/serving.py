@@ -1,7 +1,8 @@
 """Which engine serves which endpoint: the engines configuration held against each endpoint's
 kind and each engine's capabilities.
 
-An endpoint goes to the engine the configuration names for it, or to the default engine.
+An endpoint goes to the engine the configuration names for it, or to the default engine, or,
+when the default cannot make its kind, to a built-in engine that needs no weights and can.
 An endpoint the configuration maps by name to an engine that cannot make its kind is a
 :class:`ConfigError` at start, naming both; one the default engine cannot make (text-to-video
 on the motion engine) is not served, and says why and which engines could.
@@ -46,6 +47,22 @@ def declared_capabilities(spec: EngineSpec) -> Capabilities | None:
     return engine_entry(spec.engine).capabilities
 
 
+def engine_spec_for(config: EnginesConfig, endpoint_id: str) -> EngineSpec:
+    """The engine ``config`` gives ``endpoint_id``: the one it maps the endpoint to, else its
+    default; when the default cannot make the endpoint's kind, a registered engine that
+    needs no weights and can (the speech engine for text-to-speech, the talk engine for
+    lipsync and avatars), from its table when the file has one."""
+    engine = config.engine_for(endpoint_id)
+    kind = ENDPOINTS[endpoint_id].kind
+    caps = declared_capabilities(engine)
+    if endpoint_id in config.endpoints or caps is None or kind in caps.kinds:
+        return engine
+    for name in engines_for(kind):
+        if not engine_entry(name).needs_weights:
+            return config.engines.get(name) or EngineSpec(name, name)
+    return engine
+
+
 def plan_routes(
     config: EnginesConfig,
     capabilities: Callable[[EngineSpec], Capabilities | None] = declared_capabilities,
@@ -54,7 +71,7 @@ def plan_routes(
     engine that cannot make its kind."""
     routes: dict[str, Route] = {}
     for endpoint_id, endpoint in ENDPOINTS.items():
-        engine = config.engine_for(endpoint_id)
+        engine = engine_spec_for(config, endpoint_id)
         caps = capabilities(engine)
         if caps is None or endpoint.kind in caps.kinds:
             routes[endpoint_id] = Route(endpoint_id, engine.name, caps)

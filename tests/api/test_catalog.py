@@ -245,8 +245,12 @@ def test_a_toml_mapping_text_to_video_to_the_motion_engine_fails_at_start(tmp_pa
 
 
 def test_every_catalog_kind_but_text_is_served_by_default() -> None:
+    """The motion engine is the default; speech and talking go to the built-in engines that
+    make them (no weights needed)."""
     routes = plan_routes(default_config())
     for endpoint_id, route in routes.items():
         assert route.served == (ENDPOINTS[endpoint_id].kind is not Kind.TEXT_TO_VIDEO)
+    assert routes[K + "v1/tts"].engine == "speech"
+    assert routes[K + "lipsync/text-to-video"].engine == "talk"
     assert Feature.AUDIO not in MOTION_CAPABILITIES.features
     assert not routes[V3_TURBO_T2V].served

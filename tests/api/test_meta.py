@@ -62,6 +62,7 @@ def test_models_lists_output_settings_and_prices(harness: Harness) -> None:
         "resolution": "720p",
         "fps": 30,
         "durations": [5, 10],
+        "summary": "720p, 30 fps, 5/10 s",
     }
     assert models[V1]["price"] == {
         "per_second": 0.045,
@@ -75,13 +76,21 @@ def test_models_say_which_endpoints_this_configuration_serves_and_why_not(
     harness: Harness,
 ) -> None:
     models = {m["endpoint_id"]: m for m in harness.client.get("/models").json()}
-    assert len(models) == 49
+    assert len(models) == 56
     t2v = models["fal-ai/kling-video/v2.1/master/text-to-video"]
     assert t2v["served"] is False and t2v["engine"] is None
     assert "motion engine (this server's default) cannot" in t2v["not_served_because"]
     assert "cogvideox, ltx, wan" in t2v["not_served_because"]
-    served = {m["kind"] for m in models.values() if m["served"]}
-    assert served == {"image-to-video", "elements", "reference-to-video", "effects"}
+    served = {m["kind"]: m["engine"] for m in models.values() if m["served"]}
+    assert served == {
+        "image-to-video": "motion",
+        "elements": "motion",
+        "reference-to-video": "motion",
+        "effects": "motion",
+        "lipsync": "talk",
+        "avatar": "talk",
+        "text-to-speech": "speech",
+    }
 
 
 def test_metrics_show_queued_and_running_work_to_prometheus(harness: Harness) -> None:

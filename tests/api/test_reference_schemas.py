@@ -50,15 +50,28 @@ TASKS = ("image-to-video", "text-to-video", "elements", "reference-to-video", "e
 SEED_ONLY = "fal-ai/kling-video/v1/pro/image-to-video"
 
 
+#: The talking endpoints (#14): lipsync, text-to-speech and avatars.
+TALKING = (
+    "fal-ai/kling-video/lipsync/audio-to-video",
+    "fal-ai/kling-video/lipsync/text-to-video",
+    "fal-ai/kling-video/v1/tts",
+    "fal-ai/kling-video/v1/standard/ai-avatar",
+    "fal-ai/kling-video/v1/pro/ai-avatar",
+    "fal-ai/kling-video/ai-avatar/v2/standard",
+    "fal-ai/kling-video/ai-avatar/v2/pro",
+)
+
+
 def in_scope(reference: Reference) -> list[str]:
-    """Endpoint ids whose path ends in one of ``TASKS``, less the video-to-video ones: those
-    whose input requires a ``video_url`` (lipsync/text-to-video re-voices a given video)."""
-    return sorted(
+    """Endpoint ids whose path ends in one of ``TASKS``, less the video-to-video ones (those
+    whose input requires a ``video_url``), and the talking ones."""
+    generating = [
         endpoint_id
         for endpoint_id in reference.endpoints
         if endpoint_id.rsplit("/", 1)[-1] in TASKS
         and not _takes_video(reference.input_type(endpoint_id))
-    )
+    ]
+    return sorted({*generating, *TALKING})
 
 
 def _takes_video(fal: ObjectType) -> bool:
@@ -268,7 +281,7 @@ def test_every_in_scope_endpoint_is_served(harness: Harness) -> None:
             + "\n".join(problems),
             pytrace=False,
         )
-    assert len(served) == 49
+    assert len(served) == 48 + len(TALKING) + 1  # and the seed endpoint
 
 
 def test_the_copy_of_the_reference_is_current() -> None:
@@ -278,10 +291,10 @@ def test_the_copy_of_the_reference_is_current() -> None:
     assert kling_reference.COPY.read_bytes() == shared, "copy it again into tests/reference"
 
 
-def test_reference_names_48_in_scope_endpoints_each_with_an_object_input() -> None:
+def test_reference_names_55_in_scope_endpoints_each_with_an_object_input() -> None:
     assert len(REFERENCE.endpoints) == 69
-    assert len(IN_SCOPE) == 48
-    assert "fal-ai/kling-video/lipsync/text-to-video" not in IN_SCOPE
+    assert len(IN_SCOPE) == 48 + len(TALKING)
+    assert set(TALKING) <= set(REFERENCE.endpoints)
     for endpoint_id in IN_SCOPE:
         assert REFERENCE.input_type(endpoint_id).fields, endpoint_id
     # The nested types the inputs use resolve too.

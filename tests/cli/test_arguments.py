@@ -206,12 +206,12 @@ def test_models_lists_kind_serving_and_price_with_no_none(
     lines = out.splitlines()
     assert sum(line.startswith("fal-ai/kling-video/") for line in lines) == len(ENDPOINTS)
     at = lines.index(
-        "fal-ai/kling-video/v3/standard/image-to-video  image-to-video, 720p 24 fps, 3-15 s, "
+        "fal-ai/kling-video/v3/standard/image-to-video  image-to-video, 720p, 24 fps, 3-15 s, "
         "$0.084/s, $0.126/s with audio (second-hand)"
     )
     assert lines[at + 1] == "    served by the motion engine"
     at = lines.index(
-        "fal-ai/kling-video/v1.6/standard/text-to-video  text-to-video, 720p 24 fps, 5 or 10 s, "
+        "fal-ai/kling-video/v1.6/standard/text-to-video  text-to-video, 720p, 24 fps, 5/10 s, "
         "price not published"
     )
     assert lines[at + 1] == (

@@ -281,7 +281,7 @@ def test_models_marks_what_is_served_and_prints_no_none(live: ServerProcess) -> 
     headers = [line for line in lines if line.startswith("fal-ai/")]
     assert len(headers) == len(json.loads(httpx.get(f"{live.url}/models").text))
     assert (
-        "fal-ai/kling-video/v1.6/pro/effects  effects, 1080p 30 fps, 5 or 10 s, price not published"
+        "fal-ai/kling-video/v1.6/pro/effects  effects, 1080p, 30 fps, 5/10 s, price not published"
     ) in lines
     t2v = lines.index(next(h for h in headers if h.startswith("fal-ai/kling-video/o3/pro/text")))
     assert lines[t2v + 1].startswith("    not served: makes text-to-video video, which the motion")

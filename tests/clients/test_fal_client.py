@@ -171,3 +171,39 @@ def test_subscribe_on_text_to_video_raises_the_servers_reason(fal: ModuleType) -
         fal.subscribe(K + "v2.5-turbo/pro/text-to-video", arguments={"prompt": "a corgi"})
     assert err.value.status_code == 400 and err.value.error_type == "endpoint_not_served"
     assert "engines that can: cogvideox, ltx, wan" in str(err.value)
+
+
+def _talking_inputs(tmp_path: Path) -> tuple[str, str]:
+    """A 2 s 720x720 video of a real face (scikit-image's astronaut) and 1.5 s of speech-like
+    audio, as data URIs."""
+    import cv2
+    import numpy as np
+    from skimage.data import astronaut
+
+    from vidserve.media.audio import Audio, encode_audio
+    from vidserve.media.video import VideoWriter
+
+    face = cv2.resize(astronaut(), (720, 720), interpolation=cv2.INTER_CUBIC)
+    with VideoWriter(tmp_path / "face.mp4", 720, 720, 25) as writer:
+        for _ in range(50):
+            writer.write(face)
+    t = np.arange(int(1.5 * 16000)) / 16000
+    wave = 0.5 * np.clip(np.sin(2 * np.pi * 3 * t), 0, None) * np.sin(2 * np.pi * 150 * t)
+    encode_audio(Audio(wave.astype(np.float32), 16000), tmp_path / "speech.wav", "wav")
+    video = data_uri((tmp_path / "face.mp4").read_bytes(), "video/mp4")
+    return video, data_uri((tmp_path / "speech.wav").read_bytes(), "audio/wav")
+
+
+def test_subscribe_on_lipsync_from_audio_and_from_text(fal: ModuleType, tmp_path: Path) -> None:
+    video, audio = _talking_inputs(tmp_path)
+    for endpoint, arguments in (
+        (K + "lipsync/audio-to-video", {"video_url": video, "audio_url": audio}),
+        (K + "lipsync/text-to-video", {"video_url": video, "text": "Hi!", "voice_id": "AOT"}),
+    ):
+        result = fal.subscribe(endpoint, arguments=arguments)
+        assert result["video"]["content_type"] == "video/mp4", endpoint
+
+
+def test_subscribe_on_text_to_speech(fal: ModuleType) -> None:
+    result = fal.subscribe(K + "v1/tts", arguments={"text": "Hello from vidserve."})
+    assert result["audio"]["content_type"] == "audio/mpeg" and result["audio"]["file_size"] > 0

@@ -29,8 +29,7 @@ def test_every_catalog_endpoint_has_a_true_row() -> None:
     for endpoint_id, spec in ENDPOINTS.items():
         kind, inputs, output, price, _engines = rows[endpoint_id]
         assert kind == spec.kind.value, endpoint_id
-        resolution = "4K" if spec.output.resolution == 2160 else f"{spec.output.resolution}p"
-        assert output.startswith(f"{resolution}, {spec.output.fps} fps"), endpoint_id
+        assert output == spec.output.describe(), endpoint_id
         if spec.price.per_second is None:
             assert price == "not published", endpoint_id
         else:

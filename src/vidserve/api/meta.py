@@ -105,9 +105,11 @@ def model_entry(spec: EndpointSpec, route: Route) -> dict[str, Any]:
         },
         "output": {
             "model": spec.output.model,
-            "resolution": f"{spec.output.resolution}p",
+            # None: the input video's (lipsync), or no picture (text-to-speech).
+            "resolution": None if spec.output.resolution is None else f"{spec.output.resolution}p",
             "fps": spec.output.fps,
             "durations": list(spec.output.durations),
+            "summary": spec.output.describe(),
         },
         "input_schema": spec.input_model.model_json_schema(),
         "example": dict(spec.example),

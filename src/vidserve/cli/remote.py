@@ -382,12 +382,8 @@ def cmd_models(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _summary(model: dict[str, Any]) -> str:
-    """Kind, output and price: ``image-to-video, 720p 30 fps, 5 or 10 s, $0.045/s``."""
-    out = model["output"]
-    seconds = out.get("durations") or []
-    contiguous = len(seconds) > 2 and seconds == list(range(seconds[0], seconds[-1] + 1))
-    span = f"{seconds[0]}-{seconds[-1]}" if contiguous else " or ".join(map(str, seconds))
-    return f"{model['kind']}, {out['resolution']} {out['fps']} fps, {span} s, {_price(model)}"
+    """Kind, output and price: ``image-to-video, 720p, 30 fps, 5/10 s, $0.045/s``."""
+    return f"{model['kind']}, {model['output']['summary']}, {_price(model)}"
 
 
 def _price(model: dict[str, Any]) -> str:

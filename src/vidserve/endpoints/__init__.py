@@ -9,7 +9,6 @@ with ``spec.validate`` (schema and Kling's rules on the body), the worker fetche
 from vidserve.endpoints.adapter import Asks, output_size, refusals
 from vidserve.endpoints.base import (
     EndpointSpec,
-    OutputSettings,
     Price,
     app_id,
     validate_input,
@@ -17,6 +16,7 @@ from vidserve.endpoints.base import (
 )
 from vidserve.endpoints.catalog import CATALOG
 from vidserve.endpoints.files import FileInput
+from vidserve.endpoints.tiers import OutputSettings
 
 ENDPOINTS: dict[str, EndpointSpec] = {spec.endpoint_id: spec for spec in CATALOG}
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from vidserve.endpoints.camera import PRESETS, SEED_MAX, camera_motion
 from vidserve.endpoints.files import Loc, file_inputs
 from vidserve.endpoints.rules import Detail, detail
+from vidserve.endpoints.tiers import OutputSettings
 from vidserve.engines.base import (
     FEATURE_PHRASES,
     CameraMotion,
@@ -28,10 +29,13 @@ from vidserve.engines.base import (
     Image,
     Kind,
     Shot,
+    Utterance,
     VideoRequest,
 )
+from vidserve.errors import InputError
 
 _ASPECTS: dict[str, float] = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0}
+_HAN = re.compile(r"[\u3400-\u9fff]")
 _MIN_ASPECT, _MAX_ASPECT = 0.4, 2.5
 #: Fields whose images are references (in this order), not a start or end frame.
 _REFERENCE_FIELDS = ("input_image_urls", "elements", "image_urls")
@@ -135,8 +139,7 @@ def refusals(
     if wants.references is not None and wants.references[1] > caps.max_reference_images:
         loc, count = wants.references
         message = (
-            f"{count} reference images given; {serving} uses at most "
-            f"{caps.max_reference_images}"
+            f"{count} reference images given; {serving} uses at most {caps.max_reference_images}"
         )
         errors.append(detail(loc, message, "unsupported_by_engine"))
     return errors, notes
@@ -144,15 +147,20 @@ def refusals(
 
 def video_request(
     inp: BaseModel,
-    files: Mapping[Loc, Image],
+    files: Mapping[Loc, Any],
     *,
     kind: Kind,
-    resolution: int,
-    fps: int,
+    output: OutputSettings,
     audio: bool,
 ) -> VideoRequest:
     """The engine-neutral request; ``files`` maps each :class:`FileInput` loc to its decoded
-    image or mask, ``audio``: whether the engine will make the sound the input wishes."""
+    image or mask (an :class:`~vidserve.media.audio.Audio`, a
+    :class:`~vidserve.media.video_input.VideoInput` for the talking kinds), ``audio``: whether
+    the engine will make the sound the input wishes."""
+    if kind in TALKING:
+        return _talking_request(inp, files, kind, output)
+    assert output.resolution is not None and output.fps is not None  # noqa: S101 - the table
+    resolution, fps = output.resolution, output.fps
     items = file_inputs(inp)
     start = files.get(("body", "image_url"), files.get(("body", "start_image_url")))
     end = files.get(("body", "tail_image_url"), files.get(("body", "end_image_url")))
@@ -190,6 +198,86 @@ def video_request(
         generate_audio=audio and Feature.AUDIO in wants.features,
         # fal picks a seed when none is given and reports it; so does vidserve.
         seed=seed if (seed := _get(inp, "seed")) is not None else secrets.randbelow(SEED_MAX + 1),
+    )
+
+
+#: Kinds whose requests carry speech: their inputs are audio, text and a face.
+TALKING = frozenset({Kind.LIPSYNC, Kind.AVATAR, Kind.TEXT_TO_SPEECH})
+
+
+def _talking_request(
+    inp: BaseModel, files: Mapping[Loc, Any], kind: Kind, output: OutputSettings
+) -> VideoRequest:
+    """Lipsync lasts and looks as its input video does, and its speech must fit in it; an
+    avatar lasts as its audio does, at the tier's size and the photo's aspect; speech alone
+    has no picture (size and fps 0) and lasts as its text does."""
+    seed = seed if (seed := _get(inp, "seed")) is not None else secrets.randbelow(SEED_MAX + 1)
+    text = _get(inp, "text")
+    utterance = None
+    if text is not None:
+        # Text-to-speech names no language: Mandarin when the text has Han characters.
+        language = _get(inp, "voice_language") or ("zh" if _HAN.search(text) else "en")
+        utterance = Utterance(text, inp.voice_id, language, float(inp.voice_speed))  # type: ignore[attr-defined]
+    if kind is Kind.TEXT_TO_SPEECH:
+        return VideoRequest(
+            kind=kind,
+            prompt="",
+            width=0,
+            height=0,
+            fps=0,
+            duration=0.0,
+            utterance=utterance,
+            seed=seed,
+        )
+    audio = files.get(("body", "audio_url"))
+    if audio is not None:
+        # Only workers build requests: the API process never imports the audio decoder.
+        from vidserve.media.audio import check_not_silent
+
+        check_not_silent(audio, ("body", "audio_url"))
+    if kind is Kind.LIPSYNC:
+        video = files[("body", "video_url")]
+        info = video.info
+        fps = max(1, round(info.fps))
+        if audio is not None and audio.duration > info.duration + 1 / fps:
+            raise InputError.at(
+                ("body", "audio_url"),
+                f"the audio lasts {audio.duration:.2f} s but the video only {info.duration:.2f} "
+                "s; Kling's lipsync needs the speech to fit in the video",
+                "audio_too_long",
+            )
+        return VideoRequest(
+            kind=kind,
+            prompt="",
+            width=_even(info.width),
+            height=_even(info.height),
+            fps=fps,
+            duration=info.duration,
+            audio=audio,
+            utterance=utterance,
+            video_path=video.source,
+            seed=seed,
+        )
+    image, audio = files[("body", "image_url")], files[("body", "audio_url")]
+    longest = output.durations[-1]
+    if audio.duration > longest:
+        raise InputError.at(
+            ("body", "audio_url"),
+            f"the audio lasts {audio.duration:.1f} s; an avatar here lasts at most {longest} s",
+            "audio_too_long",
+        )
+    assert output.resolution is not None and output.fps is not None  # noqa: S101 - the table
+    width, height = output_size(output.resolution, image.shape[1] / image.shape[0])
+    return VideoRequest(
+        kind=kind,
+        prompt=_get(inp, "prompt") or "",
+        width=width,
+        height=height,
+        fps=output.fps,
+        duration=audio.duration,
+        start_image=image,
+        audio=audio,
+        seed=seed,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -12,7 +12,8 @@ from vidserve.endpoints.adapter import Asks, asks, refusals, video_request
 from vidserve.endpoints.files import FileInput, Loc, file_inputs
 from vidserve.endpoints.inputs import VideoOutput
 from vidserve.endpoints.rules import body_errors, file_errors
-from vidserve.engines.base import Capabilities, Feature, Image, Kind, VideoRequest
+from vidserve.endpoints.tiers import OutputSettings
+from vidserve.engines.base import Capabilities, Feature, Kind, VideoRequest
 from vidserve.errors import InputError
 
 #: Namespaces whose endpoint ids carry one extra leading segment (fal's rule).
@@ -25,16 +26,6 @@ def app_id(endpoint_id: str) -> str:
     parts = endpoint_id.strip("/").split("/")
     keep = 3 if parts and parts[0] in _NAMESPACES else 2
     return "/".join(parts[:keep])
-
-
-@dataclass(frozen=True)
-class OutputSettings:
-    """What the endpoint's model renders: tier, frame rate and allowed durations."""
-
-    model: str
-    resolution: Literal[720, 1080, 2160]  # the short side, in pixels
-    fps: int
-    durations: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -98,7 +89,7 @@ class EndpointSpec:
         return asks(inp, self.kind)
 
     def to_video_request(
-        self, inp: BaseModel, files: Mapping[Loc, Image], caps: Capabilities, engine: str
+        self, inp: BaseModel, files: Mapping[Loc, Any], caps: Capabilities, engine: str
     ) -> tuple[VideoRequest, list[str]]:
         """The engine-neutral request for ``engine`` (which declares ``caps``), and notes on
         what it does without. InputError for what it cannot do."""
@@ -106,12 +97,7 @@ class EndpointSpec:
         if errors:
             raise InputError(errors)
         request = video_request(
-            inp,
-            files,
-            kind=self.kind,
-            resolution=self.output.resolution,
-            fps=self.output.fps,
-            audio=Feature.AUDIO in caps.features,
+            inp, files, kind=self.kind, output=self.output, audio=Feature.AUDIO in caps.features
         )
         return request, notes
 

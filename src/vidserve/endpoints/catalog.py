@@ -18,18 +18,24 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from vidserve.endpoints.base import EndpointSpec, OutputSettings, Price
+from vidserve.endpoints.base import EndpointSpec, Price
 from vidserve.endpoints.fields import DEFAULT_NEGATIVE_PROMPT
 from vidserve.endpoints.inputs import (
+    AudioOutput,
+    AvatarInput,
+    AvatarOutput,
     EffectsInput,
     ElementsInput,
     ImageToVideoInput,
+    LipsyncAudioToVideoInput,
+    LipsyncTextToVideoInput,
     O1ImageToVideoInput,
     O1ReferenceToVideoInput,
     O3ImageToVideoInput,
     O3ReferenceToVideoInput,
     O3TextToVideoInput,
     ProImageToVideoInput,
+    TextToSpeechInput,
     TextToVideoInput,
     V1ImageToVideoInput,
     V1TextToVideoInput,
@@ -41,11 +47,14 @@ from vidserve.endpoints.inputs import (
     V21ProImageToVideoInput,
     V26ProImageToVideoInput,
     V26ProTextToVideoInput,
+    VideoOutput,
 )
+from vidserve.endpoints.tiers import OutputSettings
 from vidserve.engines.base import Kind
 
 I2V, T2V, REF = Kind.IMAGE_TO_VIDEO, Kind.TEXT_TO_VIDEO, Kind.REFERENCE_TO_VIDEO
 ELEMENTS, EFFECTS = Kind.ELEMENTS, Kind.EFFECTS
+LIPSYNC, AVATAR, TTS = Kind.LIPSYNC, Kind.AVATAR, Kind.TEXT_TO_SPEECH
 FIVE_TEN = (5, 10)
 O1_RANGE = tuple(range(3, 11))
 V3_RANGE = tuple(range(3, 16))
@@ -187,6 +196,23 @@ EXAMPLES: dict[type[BaseModel], dict[str, Any]] = {
         "duration": "5",
     },
     EffectsInput: {"effect_scene": "squish", "input_image_urls": [_NEST], "duration": "5"},
+    LipsyncAudioToVideoInput: {
+        "video_url": "https://fal.media/files/koala/8teUPbRRMtAUTORDvqy0l.mp4",
+        "audio_url": "https://storage.googleapis.com/falserverless/kling/kling-audio.mp3",
+    },
+    LipsyncTextToVideoInput: {
+        "video_url": "https://fal.media/files/koala/8teUPbRRMtAUTORDvqy0l.mp4",
+        "text": "Hello, this video speaks with a new voice.",
+        "voice_id": "oversea_male1",
+        "voice_language": "en",
+        "voice_speed": 1,
+    },
+    TextToSpeechInput: {"text": "Welcome to the show.", "voice_id": "genshin_vindi2"},
+    AvatarInput: {
+        "image_url": _WOMAN,
+        "audio_url": "https://storage.googleapis.com/falserverless/kling/kling-audio.mp3",
+        "prompt": ".",
+    },
 }
 
 _VERSIONS = {
@@ -204,6 +230,8 @@ _VERSIONS = {
 
 
 def _title(path: str, kind: Kind) -> str:
+    if kind in (LIPSYNC, AVATAR, TTS):
+        return "Kling " + path.replace("/", " ").replace("-", " ")
     version, *tiers, _ = path.split("/")
     tier = " ".join(tiers) or "pro"
     return f"Kling {_VERSIONS[version]} ({tier}) {kind.value.replace('-', ' ')}"
@@ -216,6 +244,7 @@ def _row(
     output: OutputSettings,
     price: Price,
     end_frame_durations: tuple[str, ...] | None = None,
+    output_model: type[BaseModel] = VideoOutput,
 ) -> EndpointSpec:
     return EndpointSpec(
         endpoint_id=f"fal-ai/kling-video/{path}",
@@ -225,6 +254,7 @@ def _row(
         output=output,
         price=price,
         example=EXAMPLES[input_model],
+        output_model=output_model,
         end_frame_durations=end_frame_durations,
     )
 
@@ -232,6 +262,15 @@ def _row(
 def _tier(model: str, resolution: int, fps: int, durations: tuple[int, ...]) -> OutputSettings:
     assert resolution in (720, 1080, 2160)  # noqa: S101 - a typo in the table below
     return OutputSettings(model, resolution, fps, durations)  # type: ignore[arg-type]
+
+
+#: fal's lipsync rule: the input video lasts 2 to 60 s, and the output is that video.
+LIPSYNC_TIER = OutputSettings("kling lipsync", None, None, tuple(range(2, 61)), True)
+#: Speech alone: no picture; the text decides the length.
+TTS_TIER = OutputSettings("kling tts", None, None, ())
+#: Avatars last as long as their audio (at most a minute here); Kling publishes no fps for
+#: them: 30, as its v1 models.
+AVATAR_DURATIONS = tuple(range(1, 61))
 
 
 V1_STD = _tier("kling-v1 std", 720, 30, FIVE_TEN)
@@ -334,4 +373,21 @@ CATALOG: tuple[EndpointSpec, ...] = (
     _row("o3/4k/image-to-video", I2V, O3ImageToVideoInput, O3_4K, _fal(0.42, 0.42)),
     _row("o3/4k/text-to-video", T2V, O3TextToVideoInput, O3_4K, _fal(0.42, 0.42)),
     _row("o3/4k/reference-to-video", REF, O3ReferenceToVideoInput, O3_4K, _fal(0.42, 0.42)),
+    # talking
+    _row("lipsync/audio-to-video", LIPSYNC, LipsyncAudioToVideoInput, LIPSYNC_TIER, UNPUBLISHED),
+    _row("lipsync/text-to-video", LIPSYNC, LipsyncTextToVideoInput, LIPSYNC_TIER, UNPUBLISHED),
+    _row("v1/tts", TTS, TextToSpeechInput, TTS_TIER, UNPUBLISHED, output_model=AudioOutput),
+    *(
+        _row(path, AVATAR, AvatarInput, tier, price, output_model=AvatarOutput)
+        for path, tier, price in (
+            ("v1/standard/ai-avatar", _tier("kling avatar std", 720, 30, AVATAR_DURATIONS),
+             UNPUBLISHED),
+            ("v1/pro/ai-avatar", _tier("kling avatar pro", 1080, 30, AVATAR_DURATIONS),
+             UNPUBLISHED),
+            ("ai-avatar/v2/standard", _tier("kling avatar v2 std", 720, 30, AVATAR_DURATIONS),
+             _second_hand(0.0562)),
+            ("ai-avatar/v2/pro", _tier("kling avatar v2 pro", 1080, 30, AVATAR_DURATIONS),
+             _second_hand(0.115)),
+        )
+    ),
 )

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, WithJson
 from pydantic_core import PydanticCustomError
 
 from vidserve.endpoints.effect_scenes import EFFECT_SCENES
+from vidserve.endpoints.voices import VOICE_IDS
 
 DEFAULT_NEGATIVE_PROMPT = "blur, distort, and low quality"
 MAX_PROMPT = 2500
@@ -91,6 +92,10 @@ def long_enum(field: str, values: tuple[str, ...], description: str) -> Any:
 EffectScene = long_enum(
     "effect scene", EFFECT_SCENES, "The effect scene to use for the video generation"
 )
+VoiceId = long_enum("voice_id", VOICE_IDS, "Voice ID to use for speech synthesis")
+VoiceSpeed = Annotated[
+    float, Field(ge=0.8, le=2.0, description="Rate of speech, 0.8 to 2.0 (Kling's range).")
+]
 
 
 class Trajectory(BaseModel):

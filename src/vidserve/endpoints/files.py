@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 Loc = tuple[str | int, ...]
+FileKind = Literal["image", "mask", "audio", "video"]
 
 #: Single-image fields, in the order a start image is looked for.
 IMAGE_FIELDS = ("image_url", "start_image_url", "tail_image_url", "end_image_url")
@@ -20,14 +21,14 @@ class FileInput:
 
     loc: Loc
     url: str
-    kind: Literal["image", "mask"]
+    kind: FileKind
 
 
 def file_inputs(inp: BaseModel) -> list[FileInput]:
     """Every file ``inp`` names, the start image first."""
     files: list[FileInput] = []
 
-    def add(loc: Loc, url: str | None, kind: Literal["image", "mask"] = "image") -> None:
+    def add(loc: Loc, url: str | None, kind: FileKind = "image") -> None:
         if url:
             files.append(FileInput(("body", *loc), url, kind))
 
@@ -44,4 +45,6 @@ def file_inputs(inp: BaseModel) -> list[FileInput]:
             add(("elements", i, "reference_image_urls", j), url)
     for i, url in enumerate(getattr(inp, "image_urls", None) or []):
         add(("image_urls", i), url)
+    add(("video_url",), getattr(inp, "video_url", None), "video")
+    add(("audio_url",), getattr(inp, "audio_url", None), "audio")
     return files

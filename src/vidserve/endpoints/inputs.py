@@ -39,7 +39,10 @@ from vidserve.endpoints.fields import (
     StaticMaskUrl,
     TailImageUrl,
     V3Duration,
+    VoiceId,
+    VoiceSpeed,
 )
+from vidserve.endpoints.voices import DEFAULT_VOICE
 from vidserve.schema import File, Usage
 
 # Field declarations several types share; functions so each class gets its own FieldInfo.
@@ -383,6 +386,53 @@ class EffectsInput(_Input):
     duration: Duration = _duration()
 
 
+# --- talking ------------------------------------------------------------------------------
+
+
+class LipsyncAudioToVideoInput(_Input):
+    """fal's LipsyncA2VRequest (lipsyncInput): a video of a face and the audio it speaks."""
+
+    video_url: str = Field(description="The URL of the video to generate the lip sync for.")
+    audio_url: str = Field(description="The URL of the audio to generate the lip sync for.")
+
+
+class LipsyncTextToVideoInput(_Input):
+    """fal's LipsyncT2VRequest: a video of a face and up to 120 characters to say."""
+
+    video_url: str = Field(
+        description="The URL of the video to generate the lip sync for. Supports .mp4/.mov, "
+        "<=100MB, 2-60s, 720p/1080p only, width/height 720-1920px."
+    )
+    text: str = Field(
+        min_length=1,
+        max_length=120,
+        description="Text content for lip-sync video generation. Max 120 characters.",
+    )
+    voice_id: VoiceId
+    voice_language: Literal["zh", "en"] = Field(
+        default="en", description="The voice language corresponding to the Voice ID"
+    )
+    voice_speed: VoiceSpeed = 1.0
+
+
+class TextToSpeechInput(_Input):
+    """fal's KlingVideoV1TtsInput: text to speech in one of Kling's voices."""
+
+    text: str = Field(min_length=1, description="The text to be converted to speech")
+    voice_id: VoiceId = Field(default=DEFAULT_VOICE)
+    voice_speed: VoiceSpeed = 1.0
+
+
+class AvatarInput(_Input):
+    """fal's AIAvatarInput: a photo of a face and the audio it speaks."""
+
+    image_url: str = Field(description="The URL of the image to use as your avatar")
+    audio_url: str = Field(description="The URL of the audio file.")
+    prompt: str = Field(
+        default=".", max_length=2500, description="The prompt to use for the video generation."
+    )
+
+
 # --- output -------------------------------------------------------------------------------
 
 
@@ -401,4 +451,19 @@ class VideoOutput(BaseModel):
         default=None,
         description="vidserve extension: what the engine did without (e.g. audio that an "
         "endpoint defaults to but its engine cannot make).",
+    )
+
+
+class AvatarOutput(VideoOutput):
+    """fal's AIAvatarOutput: the video and how long it lasts."""
+
+    duration: float = Field(description="Duration of the output video in seconds.")
+
+
+class AudioOutput(BaseModel):
+    """fal's DiaOutput: text-to-speech's audio file."""
+
+    audio: File = Field(description="The generated speech audio")
+    usage: Usage | None = Field(
+        default=None, description="vidserve extension: seconds of audio and their cost in USD."
     )

@@ -11,11 +11,15 @@ import abc
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from vidserve.errors import CancelledError
+
+if TYPE_CHECKING:
+    from vidserve.media.audio import Audio
 
 
 class Kind(StrEnum):
@@ -29,6 +33,12 @@ class Kind(StrEnum):
     ELEMENTS = "elements"
     #: A named effect scene on one or two photos.
     EFFECTS = "effects"
+    #: A video of a face made to speak given audio or text.
+    LIPSYNC = "lipsync"
+    #: A photo of a face made to speak given audio.
+    AVATAR = "avatar"
+    #: Speech from text: audio, no picture.
+    TEXT_TO_SPEECH = "text-to-speech"
 
 
 class Feature(StrEnum):
@@ -139,6 +149,17 @@ class Shot:
 
 
 @dataclass(frozen=True)
+class Utterance:
+    """Text to say in one of Kling's voices (``voice_id``), in ``language`` (en or zh), at
+    ``speed`` (1 is normal; 0.8 to 2)."""
+
+    text: str
+    voice_id: str
+    language: str = "en"
+    speed: float = 1.0
+
+
+@dataclass(frozen=True)
 class VideoRequest:
     """What to render, independent of any API: every field already validated and defaulted.
 
@@ -173,6 +194,12 @@ class VideoRequest:
     #: The request wants sound; only set when the engine can make it (adapters drop a
     #: default wish the engine cannot honour, and say so).
     generate_audio: bool = False
+    #: Speech to lip-sync to (lipsync from audio, avatars); the video lasts as long.
+    audio: Audio | None = None
+    #: Text to speak (lipsync from text, text-to-speech).
+    utterance: Utterance | None = None
+    #: A video input (lipsync): a file in the run's work directory, for the engine to stream.
+    video_path: Path | None = None
 
     @property
     def num_frames(self) -> int:
@@ -207,6 +234,15 @@ class VideoRequest:
     @property
     def has_motion_brush(self) -> bool:
         return self.static_mask is not None or bool(self.dynamic_masks)
+
+
+@dataclass(frozen=True)
+class RenderedAudio:
+    """An encoded audio file an engine wrote into its run's work directory (text-to-speech)."""
+
+    path: Path
+    duration: float
+    content_type: str = "audio/mpeg"
 
 
 @dataclass(frozen=True)
@@ -255,8 +291,8 @@ class Engine(abc.ABC):
     capabilities: Capabilities = IMAGE_TO_VIDEO_ONLY
 
     @abc.abstractmethod
-    def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
-        """Render ``request`` into a file under ``ctx.workdir``."""
+    def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo | RenderedAudio:
+        """Render ``request`` into a file under ``ctx.workdir`` (audio for text-to-speech)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing
         """Release what the engine holds (models, child processes)."""

@@ -35,6 +35,11 @@ MOTION_CAPABILITIES = Capabilities(
     effects=MOTION_EFFECTS,
 )
 
+#: The CPU talking engine (``engines/talk``): a face made to speak, in a video or a photo.
+TALK_CAPABILITIES = Capabilities(kinds=frozenset({Kind.LIPSYNC, Kind.AVATAR}))
+#: espeak-ng speech (``engines/speech``).
+SPEECH_CAPABILITIES = Capabilities(kinds=frozenset({Kind.TEXT_TO_SPEECH}))
+
 #: The most a diffusion family can do with some weights folder; a loaded engine declares
 #: what its own folder allows (a Wan T2V folder makes no image-to-video).
 WAN_CAPABILITIES = Capabilities(
@@ -72,6 +77,10 @@ _ENGINES: dict[str, EngineEntry] = {
     "motion": EngineEntry(
         "vidserve.engines.motion:MotionEngine", capabilities=MOTION_CAPABILITIES
     ),
+    "talk": EngineEntry("vidserve.engines.talk:TalkEngine", capabilities=TALK_CAPABILITIES),
+    "speech": EngineEntry(
+        "vidserve.engines.speech.engine:SpeechEngine", capabilities=SPEECH_CAPABILITIES
+    ),
     "wan": EngineEntry(
         "vidserve.engines.diffusers.wan:WanImageToVideoEngine",
         needs_weights=True,
@@ -101,7 +110,7 @@ def engine_names() -> list[str]:
 
 
 def engines_for(kind: Kind) -> list[str]:
-    """The registered engines that can serve ``kind`` (with suitable weights)."""
+    """The registered engines that can serve ``kind`` (with suitable weights), by name."""
     return [
         name
         for name, entry in sorted(_ENGINES.items())

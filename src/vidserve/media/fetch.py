@@ -41,6 +41,8 @@ class FetchLimits:
     max_bytes: int = 10 * 1024 * 1024
     #: Hosts and CIDRs that may be fetched although internal (``VIDSERVE_ALLOW_HOSTS``).
     allow_hosts: tuple[str, ...] = ()
+    #: What a data URI may be typed (prefixes): the kind of file the field takes.
+    media_types: tuple[str, ...] = ("image/",)
 
 
 def fetch(url: str, loc: Loc, limits: FetchLimits, read_local: LocalReader | None = None) -> bytes:
@@ -50,7 +52,7 @@ def fetch(url: str, loc: Loc, limits: FetchLimits, read_local: LocalReader | Non
     then judged by its content, as for any file). A URL of this server's own files is read
     through ``read_local``; any other http(s) URL is downloaded under the SSRF guard."""
     if url.startswith("data:"):
-        return _decode_data_uri(url, loc, limits.max_bytes)
+        return _decode_data_uri(url, loc, limits)
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise FileFetchError.at(
@@ -98,20 +100,19 @@ def _download_error(loc: Loc, msg: str) -> FileFetchError:
     return FileFetchError.at(loc, msg, "file_download_error")
 
 
-_DATA_URI_TYPES = ("image/", "application/octet-stream")
-
-
-def _decode_data_uri(uri: str, loc: Loc, max_bytes: int) -> bytes:
+def _decode_data_uri(uri: str, loc: Loc, limits: FetchLimits) -> bytes:
+    max_bytes = limits.max_bytes
     header, sep, payload = uri[5:].partition(",")
     if not sep:
         raise _download_error(loc, "malformed data URI: no ',' after the header")
-    # RFC 2397: no media type means text/plain. Only image-like types are taken: a data URI
-    # typed text/html is somebody's page, not an input picture.
+    # RFC 2397: no media type means text/plain. Only the field's kind of media is taken: a
+    # data URI typed text/html is somebody's page, not an input picture.
     media_type = header.split(";", 1)[0].strip().lower() or "text/plain"
-    if not media_type.startswith(_DATA_URI_TYPES):
+    if not media_type.startswith((*limits.media_types, "application/octet-stream")):
+        kinds = " or ".join(f"{t}*" for t in limits.media_types)
         raise _download_error(
             loc,
-            f"the data URI is typed {media_type!r}; an input file must be image/* "
+            f"the data URI is typed {media_type!r}; this input file must be {kinds} "
             "(or application/octet-stream)",
         )
     # base64 grows data by 4/3; refuse before decoding what would be too large.

@@ -36,7 +36,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, NoReturn
 
-from vidserve.engines.base import Engine, RenderedVideo, RunContext, VideoRequest
+from vidserve.engines.base import Engine, RenderedAudio, RenderedVideo, RunContext, VideoRequest
 from vidserve.engines.diffusers.common import OFFLINE_ENV
 from vidserve.errors import CancelledError, EngineError
 
@@ -90,7 +90,7 @@ class Progress:
 class Done:
     """The request rendered ``video``."""
 
-    video: RenderedVideo
+    video: RenderedVideo | RenderedAudio
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class ChildEngine(Engine):
         self.starts += 1
         logger.info("%s engine: started child process %s", self.name, process.pid)
 
-    def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
+    def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo | RenderedAudio:
         """Render ``request`` in the child; EngineError if it fails or dies."""
         with self._lock:
             self.start()
@@ -216,7 +216,7 @@ class ChildEngine(Engine):
             else:
                 self._forward(event, ctx)
 
-    def _follow(self, ctx: RunContext) -> RenderedVideo:
+    def _follow(self, ctx: RunContext) -> RenderedVideo | RenderedAudio:
         cancel_sent: float | None = None
         while True:
             if cancel_sent is None and ctx.cancelled:

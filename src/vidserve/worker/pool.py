@@ -20,7 +20,7 @@ from vidserve.engines.base import Engine
 from vidserve.engines.config import EnginesConfig, EngineSpec, load_engines_config
 from vidserve.engines.registry import create_engine
 from vidserve.errors import ConfigError
-from vidserve.serving import Route, plan_routes
+from vidserve.serving import Route, engine_spec_for, plan_routes
 from vidserve.storage import FileStorage
 from vidserve.store import JobStore
 from vidserve.worker.child import ChildEngine
@@ -45,15 +45,16 @@ def create_engines(
             f"{', '.join(sorted(ENDPOINTS))}"
         )
     wanted = list(ENDPOINTS if endpoint_ids is None else endpoint_ids)
-    used = {config.engine_for(endpoint_id).name for endpoint_id in wanted}
-    for name in sorted(set(config.engines) - used):
+    specs = {e: engine_spec_for(config, e) for e in wanted}
+    used = {spec.name: spec for spec in specs.values()}
+    for name in sorted(set(config.engines) - set(used)):
         # Checked though unused here (another worker may serve it): a typo fails every start.
         spec = config.engines[name]
         create_engine(spec.engine, spec.weights, spec.options).close()
     built: dict[str, Engine] = {}
     try:
         for name in sorted(used):
-            built[name] = build_engine(config.engines[name])
+            built[name] = build_engine(used[name])
         routes = plan_routes(
             config, lambda spec: built[spec.name].capabilities if spec.name in built else None
         )
@@ -64,7 +65,7 @@ def create_engines(
         close_engines(built.values())
         raise
     return {
-        endpoint_id: built[config.engine_for(endpoint_id).name]
+        endpoint_id: built[specs[endpoint_id].name]
         for endpoint_id in wanted
         if routes[endpoint_id].served
     }

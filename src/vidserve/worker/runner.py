@@ -14,23 +14,61 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS, EndpointSpec, validate_input
-from vidserve.engines.base import Engine, Image, RunContext
+from vidserve.endpoints.files import FileInput, FileKind
+from vidserve.engines.base import Engine, RenderedAudio, RunContext
 from vidserve.errors import CancelledError, EngineError, InputError
+from vidserve.media.audio import Audio, decode_audio
 from vidserve.media.fetch import FetchLimits, fetch
 from vidserve.media.images import decode_image, decode_mask
+from vidserve.media.video_input import LIPSYNC_VIDEO_RULES, check_video_input, open_video
 from vidserve.schema import ErrorType, File, Usage
 from vidserve.storage import FileStorage
 from vidserve.store import Job, JobStore
 from vidserve.worker.lease import LeaseKeeper
 
 logger = logging.getLogger(__name__)
+
+#: Largest audio input (a minute of WAV is about 10 MB); videos: fal's lipsync limit.
+AUDIO_MAX_BYTES = 50 * 1024 * 1024
+VIDEO_MAX_BYTES = 100 * 1024 * 1024
+VIDEO_FETCH_SECONDS = 30.0
+#: Audio inputs are decoded at this rate: full speech bandwidth for the output's track.
+AUDIO_RATE = 44_100
+
+
+def _decode(item: FileInput, data: bytes, workdir: Path) -> Any:
+    """An image or mask as an array, audio as :class:`Audio`, a video as a probed
+    :class:`VideoInput` on a file in ``workdir`` (engines stream it) checked against fal's
+    lipsync limits."""
+    if item.kind == "image":
+        return decode_image(data, item.loc)
+    if item.kind == "mask":
+        return decode_mask(data, item.loc)
+    if item.kind == "audio":
+        return decode_audio(data, item.loc, sample_rate=AUDIO_RATE)
+    path = workdir / f"{item.loc[-1]}.input"
+    path.write_bytes(data)
+    video = open_video(path, item.loc)
+    check_video_input(video.info, item.loc, LIPSYNC_VIDEO_RULES)
+    return video
+
+
+def _describe(decoded: Any) -> str:
+    if isinstance(decoded, np.ndarray):
+        return f"{decoded.shape[1]}x{decoded.shape[0]}"
+    if isinstance(decoded, Audio):
+        return f"{decoded.duration:.2f} s of audio"
+    info = decoded.info
+    return f"{info.width}x{info.height}, {info.duration:.2f} s at {info.fps:.3g} fps"
 
 
 class _Context(RunContext):
@@ -156,28 +194,30 @@ class Worker:
         self, job: Job, spec: EndpointSpec, engine: Engine, ctx: _Context
     ) -> tuple[dict[str, Any], Usage]:
         inp = validate_input(spec, job.input)
-        files: dict[tuple[str | int, ...], Image] = {}
+        files: dict[tuple[str | int, ...], Any] = {}
         for item in spec.files(inp):
             ctx.check_cancelled()
-            data = fetch(
-                item.url, item.loc, self._limits, lambda url, cap: self._read_own(job, url, cap)
-            )
-            decode = decode_image if item.kind == "image" else decode_mask
-            files[item.loc] = decoded = decode(data, item.loc)
+            limits = self._limits_for(item.kind)
+            data = fetch(item.url, item.loc, limits, lambda u, cap: self._read_own(job, u, cap))
+            files[item.loc] = decoded = _decode(item, data, ctx.workdir)
             where = ".".join(str(p) for p in item.loc[1:])
-            ctx.log(f"Loaded {where}: {decoded.shape[1]}x{decoded.shape[0]}")
-        spec.check_files(inp, {loc: (img.shape[1], img.shape[0]) for loc, img in files.items()})
+            ctx.log(f"Loaded {where}: {_describe(decoded)}")
+        images = {loc: f for loc, f in files.items() if isinstance(f, np.ndarray)}
+        spec.check_files(inp, {loc: (img.shape[1], img.shape[0]) for loc, img in images.items()})
         request, notes = spec.to_video_request(inp, files, engine.capabilities, engine.name)
         for note in notes:
             ctx.log(note, "WARN")
         ctx.check_cancelled()
-        ctx.log(
-            f"Rendering {request.width}x{request.height}, {request.num_frames} frames at "
-            f"{request.fps} fps with the {engine.name} engine"
-        )
+        if request.fps:
+            ctx.log(
+                f"Rendering {request.width}x{request.height}, {request.num_frames} frames at "
+                f"{request.fps} fps with the {engine.name} engine"
+            )
+        else:
+            ctx.log(f"Synthesizing speech with the {engine.name} engine")
         rendered = engine.generate(request, ctx)
         stored = self.storage.put_file(
-            rendered.path, content_type=rendered.content_type, file_name="output.mp4"
+            rendered.path, content_type=rendered.content_type, file_name=rendered.path.name
         )
         if job.output_lifetime is not None:
             # The housekeeper deletes it once expired (X-Fal-Object-Lifecycle-Preference).
@@ -188,17 +228,41 @@ class Worker:
             file_name=stored.file_name,
             file_size=stored.size,
         )
-        seconds = request.num_frames / request.fps
+        if isinstance(rendered, RenderedAudio):
+            key, seconds = "audio", rendered.duration
+        else:
+            key, seconds = "video", rendered.num_frames / rendered.fps
         listed = spec.price.with_audio if request.generate_audio else spec.price.per_second
         price = self.settings.prices.get(spec.endpoint_id, listed)
         cost = None if price is None else round(seconds * price, 6)
         usage = Usage(video_seconds=seconds, price_per_second=price, cost=cost)
-        # The seed is echoed (fal does) so a result can be reproduced; models without a
-        # field ignore it.
+        # The seed is echoed (fal does) so a result can be reproduced; each output model
+        # takes the fields it declares (avatars also say how long they last).
+        fields = {
+            key: video,
+            "seed": request.seed,
+            "usage": usage,
+            "warnings": notes or None,
+            "duration": round(seconds, 3),
+        }
         output: BaseModel = spec.output_model.model_validate(
-            {"video": video, "seed": request.seed, "usage": usage, "warnings": notes or None}
+            {k: v for k, v in fields.items() if k in spec.output_model.model_fields}
         )
         return output.model_dump(mode="json", exclude_none=True), usage
+
+    def _limits_for(self, kind: FileKind) -> FetchLimits:
+        """Images and masks: the configured cap; audio 50 MB; videos fal's 100 MB, with 30 s
+        to arrive."""
+        if kind == "audio":
+            return replace(self._limits, max_bytes=AUDIO_MAX_BYTES, media_types=("audio/",))
+        if kind == "video":
+            return replace(
+                self._limits,
+                max_bytes=VIDEO_MAX_BYTES,
+                timeout=max(self._limits.timeout, VIDEO_FETCH_SECONDS),
+                media_types=("video/",),
+            )
+        return self._limits
 
     def _read_own(self, job: Job, url: str, max_bytes: int) -> bytes | None:
         # A URL of this server's own files is read from storage, not fetched over HTTP.

@@ -26,7 +26,7 @@ from vidserve.errors import ConfigError
 #: A folder holding the three model files, instead of ``<prefix>/share/vidserve/faces``.
 ENV_MODELS = "VIDSERVE_FACE_MODELS"
 INSTALL_HINT = (
-    "pip install 'vidserve[faces]' (the LiteRT runtime), then "
+    "pip install 'vidserve[server]' (the LiteRT runtime; make run does both), then "
     "python -m vidserve.engines.faces.install (the model files)"
 )
 # The models are small; one thread each keeps a busy worker's cores for the video itself.
