@@ -78,3 +78,11 @@ def screenshot_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ``docs/playground.png`` to refresh the README's), else the session's temp folder."""
     chosen = os.environ.get("VIDSERVE_SCREENSHOT")
     return Path(chosen) if chosen else tmp_path_factory.getbasetemp() / "playground.png"
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where each new form's screenshot goes: ``VIDSERVE_SCREENSHOTS`` (a folder), else the
+    session's temp folder; the paths are printed."""
+    chosen = os.environ.get("VIDSERVE_SCREENSHOTS")
+    return Path(chosen) if chosen else tmp_path_factory.getbasetemp() / "forms"

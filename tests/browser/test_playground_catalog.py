@@ -4,11 +4,7 @@ the endpoints this server does not serve. Renders are kept small (720p, short cl
 
 from __future__ import annotations
 
-import ast
-import json
-import os
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +12,11 @@ import httpx
 import pytest
 from playground_ui import (
     PLAY_VIDEO,
-    RENDER_TIMEOUT_MS,
+    code_bodies,
     history,
     open_endpoint,
-    save_screenshot,
+    run_to_completion,
+    snap,
     upload,
 )
 
@@ -46,7 +43,7 @@ ROUND_TRIP = """async ([models, serving]) => {
       { main: document.createElement('div'), more: document.createElement('div') },
       m.input_schema,
       { onChange() {}, onImage() {}, serving: {
-          engine: engine?.engine, effects: engine?.effects ?? null,
+          engine: engine?.engine, effects: engine?.effects ?? null, voices: serving.voices,
           twoPhotoScenes: serving.two_photo_scenes, storyboardSeconds: serving.storyboard_seconds,
       } },
     );
@@ -69,65 +66,10 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return paths
 
 
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where each new form's screenshot goes: ``VIDSERVE_SCREENSHOTS`` (a folder), else the
-    session's temp folder; the paths are printed."""
-    chosen = os.environ.get("VIDSERVE_SCREENSHOTS")
-    return Path(chosen) if chosen else tmp_path_factory.getbasetemp() / "forms"
-
-
-def snap(page: Any, folder: Path, name: str) -> None:
-    path = folder / f"{name}.png"
-    save_screenshot(page.locator("section.input").screenshot(), path)
-    print(f"\n{name} form screenshot: {path}")
-
-
-def run_to_completion(page: Any) -> dict[str, Any]:
-    """Run the form; the request as the history keeps it, once it completed."""
-    page.click('[data-tab="result"]')
-    page.click("#run")
-    page.wait_for_selector('#status-badge[data-status="COMPLETED"]', timeout=RENDER_TIMEOUT_MS)
-    [entry] = history(page)
-    assert entry["status"] == "COMPLETED", entry
-    return entry
-
-
-def code_bodies(page: Any) -> dict[str, Any]:
-    """The request body in each language of the Code tab, read back as each language
-    would: the shell's quoting, Python's literals, JSON."""
-    page.click('[data-tab="code"]')
-    bodies: dict[str, Any] = {}
-    for language in ("curl", "python", "vidserve", "js"):
-        page.click(f'[data-language="{language}"]')
-        page.wait_for_selector(f'[data-language="{language}"][aria-selected="true"]')
-        code = page.text_content("#code")
-        if language == "curl":
-            quoted = re.search(r" -d ('(?:[^']|'\\'')*')", code)
-            assert quoted, code
-            bodies[language] = json.loads(shlex.split(quoted.group(1))[0])
-        elif language == "js":
-            found = re.search(r"input: (\{.*?\n  \}),\n  logs", code, re.S)
-            assert found, code
-            bodies[language] = json.loads(found.group(1))
-        else:
-            call = next(
-                node
-                for node in ast.walk(ast.parse(code))
-                if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "subscribe"
-            )
-            literal = call.keywords[0].value if language == "python" else call.args[1]
-            if language == "python":
-                assert call.keywords[0].arg == "arguments"
-            bodies[language] = ast.literal_eval(literal)
-    page.click('[data-tab="result"]')
-    return bodies
-
-
 def test_every_endpoint_has_a_form_that_sends_its_example(page: Any, server: ServerProcess) -> None:
     models = httpx.get(f"{server.url}/models").json()
     serving = httpx.get(f"{server.url}/playground/serving.json").json()
-    assert len(models) == len(serving["endpoints"]) > 40
+    assert len(models) == len(serving["endpoints"]) == len(serving["result_files"]) > 40
     page.goto(server.url + "/")
     page.wait_for_selector("#endpoint optgroup", state="attached")
 
@@ -142,16 +84,21 @@ def test_every_endpoint_has_a_form_that_sends_its_example(page: Any, server: Ser
         "elements",
         "effects",
         "text-to-video",
+        "lipsync",
+        "avatar",
+        "text-to-speech",
     ]
     assert sum(n for _, _, n in groups) == len(models)
     kinds = {kind: label for kind, label, _ in groups}
     assert kinds["text-to-video"] == "Text to video · not served here"
     assert kinds["elements"] == "Elements"
+    assert kinds["text-to-speech"] == "Text to speech"
 
     # Every form builds (the page fixture fails the test on any script error) ...
     for m in models:
         page.select_option("#endpoint", m["endpoint_id"])
         assert page.text_content("#endpoint-title") == m["title"]
+        assert f" · {m['output']['summary']} · " in page.text_content("#endpoint-meta")
         assert page.locator("#not-served").is_visible() is not m["served"]
         assert page.locator("#run").is_disabled() is not m["served"]
 

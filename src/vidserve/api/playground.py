@@ -4,7 +4,8 @@ The page is static (``vidserve/web/``: HTML, CSS and plain ES modules, no build 
 network resources) and talks to the public API like any client: ``/models`` for the forms,
 the storage upload routes, the queue and its SSE stream. One route is the page's own:
 ``/playground/serving.json``, what each endpoint's engine here renders (effect scenes,
-features) and the Kling rules the forms hint at, so the page marks what would be refused.
+features), which file each result carries (a video, or TTS's audio), who Kling's voices are,
+and the Kling rules the forms hint at, so the page marks what would be refused.
 Programs asking ``/`` for JSON (``Accept: application/json``, or no preference such as
 curl's ``*/*``) still get the service's JSON index; only a client that prefers HTML (a
 browser) gets the page.
@@ -22,9 +23,12 @@ from fastapi.responses import JSONResponse, Response
 from vidserve import __version__
 from vidserve.api.wire import ApiContext, get_ctx
 from vidserve.endpoints import ENDPOINTS
+from vidserve.endpoints.base import EndpointSpec
 from vidserve.endpoints.effect_scenes import EFFECT_SCENES, TWO_PHOTO_SCENES
 from vidserve.endpoints.rules import MAX_STORYBOARD, MIN_STORYBOARD
+from vidserve.engines.speech.voices import VOICES
 from vidserve.errors import NotFoundError
+from vidserve.schema import File
 from vidserve.serving import Route
 
 router = APIRouter(include_in_schema=False)
@@ -128,13 +132,27 @@ def _engine_view(route: Route) -> dict[str, Any] | None:
     }
 
 
+def _result_file(spec: EndpointSpec) -> str:
+    """The output field holding the endpoint's file: ``video``, or ``audio`` for TTS."""
+    return next(
+        name for name, field in spec.output_model.model_fields.items() if field.annotation is File
+    )
+
+
 @router.get("/playground/serving.json")
 def serving(ctx: Annotated[ApiContext, Depends(get_ctx)]) -> dict[str, Any]:
-    """The page's data beyond ``/models``: per endpoint, what its engine here renders, and
-    the rules the forms hint at before the server judges (two-photo effect scenes, a
-    storyboard's length)."""
+    """The page's data beyond ``/models``: per endpoint, what its engine here renders and
+    which field of its result holds the file; who each Kling voice is (the voice picker's
+    groups and search); and the rules the forms hint at before the server judges
+    (two-photo effect scenes, a storyboard's length)."""
     return {
         "endpoints": {eid: _engine_view(ctx.routes[eid]) for eid in ENDPOINTS},
+        "result_files": {eid: _result_file(spec) for eid, spec in ENDPOINTS.items()},
+        # Who each id names, as the speech engine reads it: the id, not the engine, says who.
+        "voices": {
+            v.voice_id: {"persona": v.persona, "gender": v.gender, "age": v.age}
+            for v in VOICES.values()
+        },
         "two_photo_scenes": sorted(TWO_PHOTO_SCENES),
         "storyboard_seconds": {"min": MIN_STORYBOARD, "max": MAX_STORYBOARD},
     }

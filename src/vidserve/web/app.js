@@ -1,5 +1,6 @@
 // The playground: pick an endpoint, fill its generated form (and paint a motion brush),
-// submit through the queue, follow it over SSE, watch the video. Plain ES modules, no build.
+// submit through the queue, follow it over SSE, watch the video (or hear TTS's audio).
+// Plain ES modules, no build.
 
 import * as api from "./api.js";
 import { LANGUAGES, snippet } from "./codegen.js";
@@ -19,6 +20,9 @@ const KINDS = {
   elements: "Elements",
   effects: "Effects",
   "text-to-video": "Text to video",
+  lipsync: "Lipsync",
+  avatar: "AI avatar",
+  "text-to-speech": "Text to speech",
 };
 
 const app = {
@@ -225,20 +229,41 @@ function renderResult() {
     const lines = (st.errorDetail || []).map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`);
     error.textContent = [`${st.error.type}: ${st.error.message}`, ...lines].join("\n");
   }
-  const url = st.result?.video?.url;
-  $("video-box").hidden = !url;
-  const video = $("video");
-  if (url && video.dataset.src !== url) {
-    video.dataset.src = url;
-    video.src = url;
-    $("download").href = url;
-    $("video-meta").textContent = "";
-  } else if (!url && video.dataset.src) {
-    video.removeAttribute("src");
-    delete video.dataset.src;
-    video.load();
-  }
+  const result = st.result || {};
+  showPlayer(PLAYERS.video, result.video);
+  showPlayer(PLAYERS.audio, result.audio);
+  // The rest of the result: an avatar's duration, the seed, warnings.
+  const facts = [
+    typeof result.duration === "number" ? `duration ${result.duration.toFixed(2)} s` : null,
+    result.seed !== undefined && result.seed !== null ? `seed ${result.seed}` : null,
+  ].filter(Boolean);
+  $("result-facts").hidden = !facts.length && !result.warnings?.length;
+  $("result-facts").replaceChildren(facts.join(" · "), ...(result.warnings || []).map((w) => el("span", { class: "warning" }, w)));
   $("logs").textContent = st.logs.map((l) => `${l.timestamp?.slice(11, 23) || ""} ${l.level.padEnd(5)} ${l.message}`).join("\n");
+}
+
+/** The result's players: a video (every endpoint but TTS), an audio file (TTS). */
+const PLAYERS = {
+  video: { box: "video-box", player: "video", link: "download", meta: "video-meta", name: "output.mp4" },
+  audio: { box: "audio-box", player: "audio", link: "audio-download", meta: "audio-meta", name: "output.mp3" },
+};
+
+/** Show `file` ({url, file_name}) in its player, or empty the player when there is none. */
+function showPlayer(ids, file) {
+  const url = file?.url;
+  const player = $(ids.player);
+  $(ids.box).hidden = !url;
+  if (url && player.dataset.src !== url) {
+    player.dataset.src = url;
+    player.src = url;
+    $(ids.link).href = url;
+    if (ids.player === "audio") $(ids.link).download = file.file_name || ids.name;
+    $(ids.meta).textContent = "";
+  } else if (!url && player.dataset.src) {
+    player.removeAttribute("src");
+    delete player.dataset.src;
+    player.load();
+  }
 }
 
 function showRequest(entry) {
@@ -324,7 +349,7 @@ function selectEndpoint(endpointId) {
   const perSecond = pricePerSecond(spec);
   $("endpoint-meta").replaceChildren(
     el("code", {}, spec.endpoint_id),
-    ` · ${KINDS[spec.kind] || spec.kind} · ${out.resolution}, ${out.fps} fps · `,
+    ` · ${KINDS[spec.kind] || spec.kind} · ${out.summary} · `,
     perSecond === null ? "no published price" : `$${perSecond}/s`,
     spec.served ? ` · ${spec.engine} engine` : "",
   );
@@ -365,9 +390,15 @@ function servingFor(spec) {
   return {
     engine: engine?.engine ?? spec.engine,
     effects: engine?.effects ?? null,
+    voices: s?.voices ?? null,
     twoPhotoScenes: s?.two_photo_scenes ?? [],
     storyboardSeconds: s?.storyboard_seconds ?? { min: 1, max: Infinity },
   };
+}
+
+/** The result's field holding its file: "video", or "audio" (TTS). */
+function resultFile(endpointId) {
+  return app.serving?.result_files?.[endpointId] ?? "video";
 }
 
 function pricePerSecond(spec) {
@@ -383,8 +414,13 @@ function formChanged() {
 }
 
 function updatePrice() {
-  const seconds = app.form.seconds() ?? 5;
   const perSecond = pricePerSecond(app.spec);
+  // Lipsync, avatars and speech have no duration: they last as long as what is said.
+  if (!app.form.fields.has("duration") && app.form.seconds() === null) {
+    $("price").textContent = perSecond === null ? "no published price" : `$${perSecond} per second of output`;
+    return;
+  }
+  const seconds = app.form.seconds() ?? 5;
   $("price").textContent =
     perSecond === null ? `${seconds} s · no published price` : `≈ $${(perSecond * seconds).toFixed(3)} for ${seconds} s`;
 }
@@ -441,9 +477,9 @@ async function onSubmit(event) {
   }
 }
 
-/** A line for the history: the prompt, a storyboard's shots, or the effect. */
+/** A line for the history: the prompt or the text said, a storyboard's shots, or the effect. */
 function summary(body) {
-  if (body.prompt) return body.prompt;
+  if (body.prompt || body.text) return body.prompt || body.text;
   if (body.multi_prompt) return body.multi_prompt.map((s) => `${s.prompt} (${s.duration} s)`).join(" / ");
   return body.effect_scene ? `effect: ${body.effect_scene}` : "";
 }
@@ -473,7 +509,7 @@ async function renderCode() {
   for (const b of $("languages").children) b.setAttribute("aria-selected", b.dataset.language === app.language);
   const spec = app.models.find((m) => m.endpoint_id === endpointId);
   const note = spec && !spec.served ? `This server does not serve ${endpointId}: ${spec.not_served_because || "no engine here makes it"}` : null;
-  $("code").textContent = snippet(app.language, location.origin, endpointId, body, Boolean(api.getKey()), note);
+  $("code").textContent = snippet(app.language, location.origin, endpointId, body, Boolean(api.getKey()), note, resultFile(endpointId));
 }
 
 // --- wiring ---------------------------------------------------------------------------------
@@ -575,6 +611,7 @@ function init() {
     const v = e.target;
     $("video-meta").textContent = `${v.duration.toFixed(2)} s · ${v.videoWidth}×${v.videoHeight}`;
   });
+  $("audio").addEventListener("loadedmetadata", (e) => ($("audio-meta").textContent = `${e.target.duration.toFixed(2)} s`));
   renderHistory();
   // Requests still running when the page was last open are followed again.
   for (const entry of loadHistory()) if (["IN_QUEUE", "IN_PROGRESS"].includes(entry.status)) watch(entry);

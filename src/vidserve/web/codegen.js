@@ -1,6 +1,7 @@
 // The request on screen as code: curl, Python (fal's fal_client and vidserve's client) and
 // JavaScript (fal's @fal-ai/client through vidserve's proxy route). The key never appears
-// in the code: it is read from the environment.
+// in the code: it is read from the environment. Each ends by printing the result's file
+// URL: `video`, or `audio` for text-to-speech.
 
 /** A JSON value as a Python literal (True/False/None), indented like json.dumps(indent=4). */
 export function pythonLiteral(value, indent = 0) {
@@ -28,7 +29,7 @@ function shellQuote(text) {
   return `'${text.replace(/'/g, "'\\''")}'`;
 }
 
-function curl(base, endpointId, body, withKey) {
+function curl(base, endpointId, body, withKey, file) {
   const auth = withKey ? `  -H "Authorization: Key $VIDSERVE_KEY" \\\n` : "";
   return [
     `# Submit to the queue; the answer has status_url, response_url and cancel_url.`,
@@ -37,11 +38,11 @@ function curl(base, endpointId, body, withKey) {
     `  -d ${shellQuote(JSON.stringify(body, null, 2))}`,
     ``,
     `# Then: curl -s "$STATUS_URL?logs=1"   (or $STATUS_URL/stream for server-sent events)`,
-    `#       curl -s "$RESPONSE_URL"        -> {"video": {"url": ...}}`,
+    `#       curl -s "$RESPONSE_URL"        -> {${JSON.stringify(file)}: {"url": ...}}`,
   ].join("\n");
 }
 
-function falClient(base, endpointId, body, withKey) {
+function falClient(base, endpointId, body, withKey, file) {
   const key = withKey ? `, key=os.environ["VIDSERVE_KEY"]` : "";
   return [
     withKey ? "import os\n" : "",
@@ -54,11 +55,11 @@ function falClient(base, endpointId, body, withKey) {
     "    with_logs=True,",
     "    on_queue_update=print,",
     ")",
-    'print(result["video"]["url"])',
+    `print(result[${JSON.stringify(file)}]["url"])`,
   ].join("\n").replace(/^\n/, "");
 }
 
-function vidserveClient(base, endpointId, body, withKey) {
+function vidserveClient(base, endpointId, body, withKey, file) {
   const key = withKey ? `, key=os.environ["VIDSERVE_KEY"]` : "";
   return [
     withKey ? "import os\n" : "",
@@ -71,11 +72,11 @@ function vidserveClient(base, endpointId, body, withKey) {
     "        with_logs=True,",
     "        on_queue_update=print,",
     "    )",
-    'print(result["video"]["url"])',
+    `print(result[${JSON.stringify(file)}]["url"])`,
   ].join("\n").replace(/^\n/, "");
 }
 
-function javascript(base, endpointId, body, withKey) {
+function javascript(base, endpointId, body, withKey, file) {
   const credentials = withKey ? "process.env.VIDSERVE_KEY" : '"none"';
   return [
     'import { fal } from "@fal-ai/client";',
@@ -88,7 +89,7 @@ function javascript(base, endpointId, body, withKey) {
     "  logs: true,",
     "  onQueueUpdate: (update) => console.log(update.status, update.logs ?? []),",
     "});",
-    "console.log(result.data.video.url);",
+    `console.log(result.data.${file}.url);`,
   ].join("\n");
 }
 
@@ -114,9 +115,9 @@ function comment(text, marker, width = 92) {
 }
 
 /** The request as code in `language`; `note` (say, that this server does not serve the
- * endpoint) comes first, as a comment. */
-export function snippet(language, base, endpointId, body, withKey, note = null) {
+ * endpoint) comes first, as a comment. `file`: the result's field holding its file. */
+export function snippet(language, base, endpointId, body, withKey, note = null, file = "video") {
   const entry = LANGUAGES.find(([id]) => id === language) || LANGUAGES[0];
-  const code = entry[2](base, endpointId, body, withKey);
+  const code = entry[2](base, endpointId, body, withKey, file);
   return note ? `${comment(note, language === "js" ? "//" : "#")}\n\n${code}` : code;
 }

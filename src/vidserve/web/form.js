@@ -1,22 +1,25 @@
 // A form generated from an endpoint's JSON schema (as GET /models gives it): enums become
-// selects, bounded numbers sliders with their limits, `*_url` strings image inputs (drop,
-// file picker or URL, uploaded through the storage API), lists of them rows of such inputs,
-// `elements` repeated groups, camera_control a camera widget, effect_scene a searchable
-// picker and multi_prompt a storyboard editor (either it or prompt: the form switches).
-// Values equal to their default are left out of the body, so the request stays minimal.
+// selects, bounded numbers sliders with their limits, `*_url` strings file inputs (drop,
+// file picker or URL, uploaded through the storage API: images, or audio for `audio_url`
+// and video for `video_url`), lists of images rows of such inputs, `elements` repeated
+// groups, camera_control a camera widget, effect_scene and voice_id searchable pickers,
+// multi_prompt a storyboard editor (either it or prompt: the form switches), and text with
+// a maxLength a live count of its characters. Values equal to their default are left out
+// of the body, so the request stays minimal.
 
 import { el } from "./dom.js";
 import { effectControl } from "./effects.js";
-import { imageInput } from "./image.js";
 import { describeListLoc, elementsControl, imageListControl, stringListControl } from "./lists.js";
+import { mediaInput, mediumOf } from "./media.js";
 import { storyboardControl } from "./storyboard.js";
+import { voiceControl } from "./voices.js";
 
 /** The motion brush's fields: painted, not typed (see painter.js). */
 export const BRUSH_FIELDS = ["static_mask_url", "dynamic_masks"];
 const START_IMAGE_FIELDS = ["image_url", "start_image_url"];
-const MAIN_KINDS = ["image", "images", "elements", "effect", "storyboard", "select", "camera"];
+const MAIN_KINDS = ["image", "audio", "video", "images", "elements", "effect", "voice", "storyboard", "select", "camera"];
 /** What the page knows of the engine when the server does not say (an operator's engine). */
-const UNKNOWN_SERVING = { engine: null, effects: null, twoPhotoScenes: [], storyboardSeconds: { min: 1, max: Infinity } };
+const UNKNOWN_SERVING = { engine: null, effects: null, voices: null, twoPhotoScenes: [], storyboardSeconds: { min: 1, max: Infinity } };
 
 function deref(schema, root) {
   while (schema && schema.$ref) {
@@ -54,6 +57,7 @@ function kindOf(name, s, props, root) {
   }
   if (BRUSH_FIELDS.includes(name)) return null; // the painter's
   if (name === "effect_scene" && s.enum) return "effect";
+  if (name === "voice_id" && s.enum) return "voice";
   if (s.enum) return "select";
   if (s.type === "array") {
     const item = deref(s.items || {}, root);
@@ -63,12 +67,12 @@ function kindOf(name, s, props, root) {
     return "json";
   }
   if (s.type === "boolean") return "checkbox";
-  if (s.type === "string" && name.endsWith("_url")) return "image";
+  if (s.type === "string" && name.endsWith("_url")) return mediumOf(name); // image, audio, video
   if (s.type === "number" || s.type === "integer") {
     const bounded = s.minimum !== undefined && s.maximum !== undefined;
     return bounded && s.maximum - s.minimum <= 1000 ? "slider" : "number";
   }
-  if (s.type === "string") return name.includes("prompt") || (s.maxLength || 0) > 500 ? "textarea" : "text";
+  if (s.type === "string") return name.includes("prompt") || name === "text" || (s.maxLength || 0) > 500 ? "textarea" : "text";
   return "json";
 }
 
@@ -86,18 +90,38 @@ class FieldError extends Error {
 // --- one builder per kind: each returns {control, get, set} ---------------------------------
 
 function textControl(f) {
-  const input = f.kind === "textarea" ? el("textarea", { rows: 3 }) : el("input", { type: "text" });
+  const input = f.kind === "textarea" ? el("textarea", { rows: f.name === "text" ? 2 : 3 }) : el("input", { type: "text" });
   input.id = f.id;
+  const max = f.schema.maxLength;
+  const counter = max ? characterCount(input, max) : null;
   return {
-    control: input,
+    control: counter ? el("div", { class: "counted" }, input, counter.node) : input,
     get: () => {
       const v = input.value;
       if (v !== "") return v;
       // Empty means "not given" unless the default is something else worth overriding.
       return f.required || !f.schema.default ? undefined : "";
     },
-    set: (v) => (input.value = v ?? ""),
+    set: (v) => {
+      input.value = v ?? "";
+      counter?.update();
+    },
   };
+}
+
+/** "37/120 characters" under a text with a maxLength, live; past it, how far past. Typing
+ * on is allowed: the server judges (its 422 then shows here too). */
+function characterCount(input, max) {
+  const node = el("span", { class: "chars", "aria-live": "polite" });
+  const update = () => {
+    const n = [...input.value].length; // characters, as the server counts them, not UTF-16 units
+    const over = n - max;
+    node.textContent = over > 0 ? `${n}/${max} characters: ${over} over the limit of ${max}` : `${n}/${max} characters`;
+    node.classList.toggle("over", over > 0);
+  };
+  input.addEventListener("input", update);
+  update();
+  return { node, update };
 }
 
 function selectControl(f) {
@@ -169,8 +193,8 @@ function jsonControl(f) {
   };
 }
 
-function imageControl(f, form) {
-  return imageInput(f, form);
+function mediaControl(f, form) {
+  return mediaInput({ id: f.id, name: f.name, medium: f.kind }, form);
 }
 
 function cameraControl(f, form) {
@@ -219,13 +243,16 @@ const BUILDERS = {
   number: numberControl,
   checkbox: checkboxControl,
   json: jsonControl,
-  image: imageControl,
+  image: mediaControl,
+  audio: mediaControl,
+  video: mediaControl,
   camera: cameraControl,
   images: imageListControl,
   strings: stringListControl,
   elements: elementsControl,
   effect: effectControl,
   storyboard: storyboardControl,
+  voice: voiceControl,
 };
 
 /** A nullable boolean (`generate_audio` on some endpoints) is a choice of three: leaving
@@ -242,8 +269,8 @@ const EITHER = { prompt: "multi_prompt", multi_prompt: "prompt" };
 export class SchemaForm {
   /** `main` takes the prompt, the required fields, images, choices, the camera, effect and
    * storyboard; `more` the rest.
-   * `serving`: what the engine here renders ({engine, effects, twoPhotoScenes,
-   * storyboardSeconds}), for the effect picker and the storyboard's hints. */
+   * `serving`: what the engine here renders ({engine, effects, voices, twoPhotoScenes,
+   * storyboardSeconds}), for the effect and voice pickers and the storyboard's hints. */
   constructor({ main, more }, schema, { onChange, onImage, serving = null }) {
     this.root = schema;
     this.serving = { ...UNKNOWN_SERVING, ...(serving || {}) };
@@ -273,9 +300,11 @@ export class SchemaForm {
       container.addEventListener("change", () => this.emit("change"));
     }
     this.hasBrush = BRUSH_FIELDS.some((n) => n in props);
-    // What to make comes first: the prompt (or storyboard), whatever the schema's order.
+    // What to make comes first: the prompt (or storyboard), whatever the schema's order;
+    // on the talking endpoints, the face and the voice (an avatar's prompt is a nudge).
     const prompt = this.fields.get("prompt");
-    if (prompt) main.prepend(prompt.el);
+    const talking = [...this.fields.values()].some((f) => f.kind === "audio" || f.kind === "video");
+    if (prompt && !talking) main.prepend(prompt.el);
     this.setUpStoryboard();
   }
 

@@ -4,7 +4,7 @@
 // minItems..maxItems; empty rows are left out of the value. The server judges the rest.
 
 import { el } from "./dom.js";
-import { imageInput } from "./image.js";
+import { imageInput } from "./media.js";
 
 let serial = 0; // ids stay unique as rows come and go
 
