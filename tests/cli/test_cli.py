@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from vidserve.media.audio import decode_audio
 from vidserve.media.video import probe
 
 from helpers import ServerProcess, free_port, make_image
@@ -229,6 +230,16 @@ def test_run_an_effect(live: ServerProcess, photo: Path, tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     info = probe(out)
     assert (min(info.width, info.height), info.num_frames) == (720, 150)
+
+
+def test_run_text_to_speech_saves_the_mp3(live: ServerProcess, tmp_path: Path) -> None:
+    out = tmp_path / "hello.mp3"
+    args = ("--text", "Hello there.", "--voice-id", "uk_man2", "-o", str(out))
+    done = vidserve("run", "v1/tts", *args, url=live.url)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["audio"]["content_type"] == "audio/mpeg"
+    audio = decode_audio(out.read_bytes(), ("body", "text"))
+    assert audio.duration > 0.5
 
 
 def test_run_a_v3_storyboard(live: ServerProcess, photo: Path, tmp_path: Path) -> None:

@@ -296,10 +296,12 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
             f"request {handle.request_id} failed ({status.error_type}): {status.error}", EXIT_FAILED
         )
     result = handle.get()
-    video = result.get("video", {})
-    target = Path(args.output or f"{handle.request_id}.mp4")
-    if video.get("url") and not args.no_download:
-        download(client, video["url"], target, bar)
+    # A video, or text-to-speech's audio: saved under its own file name's extension.
+    made = result.get("video") or result.get("audio") or {}
+    suffix = Path(made.get("file_name") or "output.mp4").suffix or ".mp4"
+    target = Path(args.output or f"{handle.request_id}{suffix}")
+    if made.get("url") and not args.no_download:
+        download(client, made["url"], target, bar)
         result["saved_to"] = str(target)
     bar.finish()
     print(json.dumps(result, indent=2))
@@ -334,9 +336,10 @@ def cmd_status(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_result(args: argparse.Namespace, extra: list[str]) -> int:
     client = client_for(args)
     result = client.get_handle(args.endpoint, args.request_id).get()
-    if args.output and result.get("video", {}).get("url"):
+    made = result.get("video") or result.get("audio") or {}
+    if args.output and made.get("url"):
         bar = ProgressBar()
-        download(client, result["video"]["url"], Path(args.output), bar)
+        download(client, made["url"], Path(args.output), bar)
         bar.finish()
         result["saved_to"] = args.output
     print(json.dumps(result, indent=2))
