@@ -6,9 +6,35 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from helpers import ServerProcess
+from vidserve.engines.base import Image
+
+from helpers import ServerProcess, unavailable
+
+
+@pytest.fixture(scope="session")
+def face_models() -> None:
+    """The face runtime and its three model files, or a skip (a failure in CI)."""
+    from vidserve.engines.faces import FacesUnavailableError, check_available
+
+    try:
+        check_available()
+    except FacesUnavailableError as exc:
+        unavailable(str(exc))
+
+
+@pytest.fixture(scope="session")
+def astronaut(face_models: None) -> Image:
+    """scikit-image's portrait of Eileen Collins: 512x512, one face, smiling (teeth show)."""
+    try:
+        from skimage import data
+    except ImportError:
+        unavailable("scikit-image is not installed (pip install -e '.[test]')")
+    image = np.ascontiguousarray(data.astronaut())
+    image.flags.writeable = False
+    return image
 
 
 @pytest.fixture

@@ -5,42 +5,15 @@ missing the tests that need them skip locally, naming what to install, and fail 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 from talk_media import panning_video
 
 from vidserve.engines.base import Image
-from vidserve.engines.faces import FacesUnavailableError, check_available
 from vidserve.errors import EngineError
 
-
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but {message}")
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def face_models() -> None:
-    try:
-        check_available()
-    except FacesUnavailableError as exc:
-        _unavailable(str(exc))
-
-
-@pytest.fixture(scope="session")
-def astronaut(face_models: None) -> Image:
-    """scikit-image's portrait of Eileen Collins: 512x512, one face, smiling (teeth show)."""
-    try:
-        from skimage import data
-    except ImportError:
-        _unavailable("scikit-image is not installed (pip install -e '.[test]')")
-    image = np.ascontiguousarray(data.astronaut())
-    image.flags.writeable = False
-    return image
+from helpers import unavailable
 
 
 @pytest.fixture(scope="session")
@@ -56,4 +29,4 @@ def espeak() -> None:
     try:
         load()
     except EngineError as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
