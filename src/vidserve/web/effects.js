@@ -2,7 +2,7 @@
 // server's engine renders first (the rest are Kling's, refused here with a 422). Picking one
 // tells the image list how many photos it takes: two for the two-person scenes, else one.
 
-import { el } from "./dom.js";
+import { el, searchable } from "./dom.js";
 
 /** "heart_gesture" -> "Heart gesture". */
 export function sceneLabel(scene) {
@@ -44,27 +44,7 @@ export function effectControl(f, form) {
       : `${scene}${engine ? `: rendered by the ${engine} engine` : ""}; takes ${n === 2 ? "2 photos, the two people" : "1 photo"}.`;
     form.fields.get("input_image_urls")?.expect?.(n, `${sceneLabel(scene)} takes ${n === 2 ? "2 photos: the two people" : "1 photo"}`);
   };
-  const filter = () => {
-    const q = search.value.trim().toLowerCase().replace(/\s+/g, "_");
-    let shown = 0;
-    let first = null;
-    for (const opt of select.options) {
-      opt.hidden = Boolean(q) && !opt.value.toLowerCase().includes(q);
-      if (!opt.hidden) {
-        shown += 1;
-        first ??= opt;
-      }
-    }
-    for (const group of select.querySelectorAll("optgroup")) group.hidden = [...group.children].every((o) => o.hidden);
-    matches.textContent = q ? `${shown} match${shown === 1 ? "" : "es"}` : "";
-    if (first && select.selectedOptions[0]?.hidden) {
-      select.value = first.value;
-      select.dispatchEvent(new Event("change", { bubbles: true }));
-    }
-  };
-  search.addEventListener("input", filter);
-  // Enter picks the first match rather than submitting the form.
-  search.addEventListener("keydown", (e) => e.key === "Enter" && e.preventDefault());
+  searchable(search, select, matches, (opt) => opt.value, (q) => q.replace(/\s+/g, "_"));
   select.addEventListener("change", sync);
 
   return {

@@ -4,7 +4,7 @@
 // Kling's, in Kling's order. The ids are not grouped by language: every voice speaks both
 // English and Chinese (`voice_language` picks).
 
-import { el } from "./dom.js";
+import { el, searchable } from "./dom.js";
 
 const GROUPS = ["Men", "Women", "Children", "Elderly"];
 /** A persona's leading Chinese name ("老婆婆, an old woman"): kept in the hint and the
@@ -43,27 +43,7 @@ export function voiceControl(f, form) {
     const versus = !preset ? "" : id === preset ? " · the default" : ` · the default is ${preset}`;
     hint.textContent = `${id}${details}${versus}`;
   };
-  const filter = () => {
-    const q = search.value.trim().toLowerCase();
-    let shown = 0;
-    let first = null;
-    for (const opt of select.options) {
-      opt.hidden = Boolean(q) && !`${opt.value} ${opt.title}`.toLowerCase().includes(q);
-      if (!opt.hidden) {
-        shown += 1;
-        first ??= opt;
-      }
-    }
-    for (const group of select.querySelectorAll("optgroup")) group.hidden = [...group.children].every((o) => o.hidden);
-    matches.textContent = q ? `${shown} match${shown === 1 ? "" : "es"}` : "";
-    if (first && select.selectedOptions[0]?.hidden) {
-      select.value = first.value;
-      select.dispatchEvent(new Event("change", { bubbles: true }));
-    }
-  };
-  search.addEventListener("input", filter);
-  // Enter picks the first match rather than submitting the form.
-  search.addEventListener("keydown", (e) => e.key === "Enter" && e.preventDefault());
+  searchable(search, select, matches, (opt) => `${opt.value} ${opt.title}`);
   select.addEventListener("change", sync);
 
   return {
