@@ -12,7 +12,8 @@ def test_the_api_imports_no_engine_and_no_torch() -> None:
         "import sys, vidserve.api, vidserve.serving\n"
         "app = vidserve.api.create_app\n"
         "bad = [m for m in sys.modules if m.startswith(('vidserve.engines.motion',"
-        " 'vidserve.engines.diffusers', 'vidserve.worker', 'torch', 'diffusers', 'cv2'))]\n"
+        " 'vidserve.engines.diffusers', 'vidserve.engines.talk', 'vidserve.engines.faces',"
+        " 'vidserve.worker', 'torch', 'diffusers', 'cv2', 'av.', 'ai_edge_litert'))]\n"
         "print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
