@@ -160,7 +160,7 @@ def test_exit_codes_say_what_happened(live: ServerProcess, photo: Path, tmp_path
     assert unknown.returncode == 2 and "'v9/ultra' matches no endpoint here" in unknown.stderr
     ambiguous = vidserve("run", "v1/standard", "--prompt", "p", url=live.url)
     assert ambiguous.returncode == 2
-    assert "'v1/standard' matches 3 endpoints" in ambiguous.stderr
+    assert "'v1/standard' matches 4 endpoints" in ambiguous.stderr
     assert "fal-ai/kling-video/v1/standard/effects" in ambiguous.stderr
 
     not_an_image = tmp_path / "notes.png"

@@ -14,6 +14,7 @@ import pytest
 from diffusion_fixtures import O1, V1, write_config
 
 from vidserve.endpoints import ENDPOINTS
+from vidserve.engines.base import Kind
 from vidserve.engines.config import load_engines_config, read_engines_config
 from vidserve.engines.motion import MotionEngine
 from vidserve.engines.registry import MOTION_CAPABILITIES
@@ -24,13 +25,15 @@ from vidserve.worker.pool import close_engines, create_engines
 from helpers import ServerProcess
 
 
-def test_without_a_file_every_endpoint_gets_one_motion_engine_in_process() -> None:
+def test_without_a_file_every_endpoint_gets_one_built_in_engine_in_process() -> None:
     engines = create_engines(None, load_engines_config({}))
-    # Every endpoint the motion engine can make (no text-to-video: it cannot draw from words).
+    # The motion engine where it can make the kind (no text-to-video: it cannot draw from
+    # words); speech and talking go to the built-in engines that make them.
     makeable = {e for e, spec in ENDPOINTS.items() if spec.kind in MOTION_CAPABILITIES.kinds}
-    assert set(engines) == makeable
-    assert len({id(e) for e in engines.values()}) == 1
-    assert isinstance(engines[V1], MotionEngine)
+    assert {e for e, engine in engines.items() if isinstance(engine, MotionEngine)} == makeable
+    assert set(engines) == {e for e, s in ENDPOINTS.items() if s.kind is not Kind.TEXT_TO_VIDEO}
+    assert sorted({engine.name for engine in engines.values()}) == ["motion", "speech", "talk"]
+    assert len({id(e) for e in engines.values()}) == 3
 
 
 def test_endpoints_map_to_tables_that_share_one_instance(
@@ -47,8 +50,8 @@ def test_endpoints_map_to_tables_that_share_one_instance(
         assert isinstance(engines[V1], ChildEngine)
         assert engines[V1].engine.options.steps == 3
         assert engines[V1].starts == 0  # preload = false
-        others = {id(e) for k, e in engines.items() if k not in (V1, O1)}
-        assert len(others) == 1  # the rest: the default motion engine
+        others = {e.name for k, e in engines.items() if k not in (V1, O1)}
+        assert others == {"motion", "speech", "talk"}  # the rest: the built-in engines
     finally:
         close_engines(list(engines.values()))
 

@@ -209,6 +209,10 @@ def worker(settings: Settings, endpoint_ids: Collection[str] | None) -> None:
         )
         pool.start()
         try:
-            stop.wait()
+            # Wake now and then: Python runs signal handlers only in the main thread, and a
+            # SIGTERM the kernel hands to another thread (an encoder's, a render's) does not
+            # end a plain wait; the handler would wait as long as the wait does.
+            while not stop.wait(0.5):
+                pass
         finally:
             pool.stop()
