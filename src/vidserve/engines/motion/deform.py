@@ -36,6 +36,8 @@ TWIST = 3.0 * math.pi
 SWIRL_REACH = 0.9
 #: Squish and expansion reach full strength this far through the clip, then hold.
 DEFORM_BY = 0.85
+#: How out of focus what lies beyond the photo's edge is: a share of its longer side.
+BACKDROP_BLUR = 0.08
 
 
 class DeformRender:
@@ -46,8 +48,17 @@ class DeformRender:
     ) -> None:
         self.num_frames = num_frames
         self._photo = photo
-        # RGBX: OpenCV's remap has vector code for 4 channels, not 3.
-        self._photo4 = cast(Image, cv2.cvtColor(photo, cv2.COLOR_RGB2RGBA))
+        # What a sample beyond the photo finds (a squished subject uncovers what was above
+        # the frame): the photo mirrored at its edge and out of focus, a continuation that
+        # reads as background, rather than its edge rows smeared inwards. RGBX: OpenCV's
+        # remap has vector code for 4 channels, not 3.
+        height, width = photo.shape[:2]
+        self._pad = pad = max(height, width) // 2
+        photo4 = cv2.cvtColor(photo, cv2.COLOR_RGB2RGBA)
+        mirrored = cv2.copyMakeBorder(photo4, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
+        extended = _defocus(cast(Image, mirrored), BACKDROP_BLUR * max(height, width))
+        extended[pad : pad + height, pad : pad + width] = photo4
+        self._extended = extended
         self._deformation = deformation
         self._by = by
 
@@ -57,10 +68,26 @@ class DeformRender:
         if strength == 0.0:
             return self._photo.copy()
         map_x, map_y = self._deformation(strength)
+        pad = np.float32(self._pad)
         out = cv2.remap(
-            self._photo4, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            self._extended,
+            map_x + pad,
+            map_y + pad,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
         )
         return cast(Image, cv2.cvtColor(out, cv2.COLOR_RGBA2RGB))
+
+
+def _defocus(image: Image, sigma: float) -> Image:
+    """A wide Gaussian blur, done at an eighth of the size (a blur this wide keeps no
+    detail that the smaller copy loses) and scaled back."""
+    height, width = image.shape[:2]
+    small = cv2.resize(
+        image, (max(1, width // 8), max(1, height // 8)), interpolation=cv2.INTER_AREA
+    )
+    blurred = cv2.GaussianBlur(small, (0, 0), sigma / 8)
+    return cast(Image, cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
 def _grid(width: int, height: int) -> tuple[Field, Field]:
