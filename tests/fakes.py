@@ -55,6 +55,26 @@ class FakeEngine(Engine):
         return RenderedVideo(path, request.width, request.height, request.fps, request.num_frames)
 
 
+class FakeContext(RunContext):
+    """Records progress and logs; becomes cancelled after ``cancel_after`` progress calls."""
+
+    def __init__(self, workdir: Path, cancel_after: int | None = None) -> None:
+        self.workdir = workdir
+        self.cancel_after = cancel_after
+        self.fractions: list[float] = []
+        self.logs: list[str] = []
+
+    def progress(self, fraction: float) -> None:
+        self.fractions.append(fraction)
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        self.logs.append(message)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_after is not None and len(self.fractions) >= self.cancel_after
+
+
 class SlowEngine(Engine):
     """Takes ``frames`` x 20 ms, checking for cancellation at each frame."""
 

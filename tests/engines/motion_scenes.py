@@ -9,32 +9,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vidserve.engines.base import RunContext, VideoRequest
+from vidserve.engines.base import VideoRequest
 from vidserve.engines.motion import MotionEngine
 from vidserve.media.video import read_frames
 
+from fakes import FakeContext
+
 Frame = npt.NDArray[np.uint8]
 RED, BLUE = (255, 0, 0), (0, 0, 255)
-
-
-class FakeContext(RunContext):
-    """Records progress and logs; becomes cancelled after ``cancel_after`` progress calls."""
-
-    def __init__(self, workdir: Path, cancel_after: int | None = None) -> None:
-        self.workdir = workdir
-        self.cancel_after = cancel_after
-        self.fractions: list[float] = []
-        self.logs: list[str] = []
-
-    def progress(self, fraction: float) -> None:
-        self.fractions.append(fraction)
-
-    def log(self, message: str, level: str = "INFO") -> None:
-        self.logs.append(message)
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel_after is not None and len(self.fractions) >= self.cancel_after
 
 
 def texture(width: int, height: int, seed: int = 0) -> Frame:

@@ -13,7 +13,6 @@ import pytest
 from motion_scenes import (
     BLUE,
     RED,
-    FakeContext,
     Frame,
     add_blob,
     centroid,
@@ -30,6 +29,8 @@ from vidserve.engines.motion.fit import CoverFit
 from vidserve.engines.registry import MOTION_EFFECTS
 from vidserve.errors import CancelledError, EngineError
 from vidserve.media.video import probe
+
+from fakes import FakeContext
 
 GREEN = (0, 255, 0)
 SHAPE = (40, 160, 60)  # a green shape

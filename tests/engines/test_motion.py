@@ -13,7 +13,6 @@ import pytest
 from motion_scenes import (
     BLUE,
     RED,
-    FakeContext,
     Frame,
     centroid,
     grey,
@@ -32,6 +31,8 @@ from vidserve.engines.motion.fit import CoverFit
 from vidserve.engines.motion.path import Trajectory
 from vidserve.errors import CancelledError, EngineError
 from vidserve.media.video import probe
+
+from fakes import FakeContext
 
 # -- output and run contract -----------------------------------------------------------
 

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from motion_scenes import FakeContext, Frame, psnr, raw_frames, render, request, texture
+from motion_scenes import Frame, psnr, raw_frames, render, request, texture
 
 from vidserve.engines.base import Kind, Shot, VideoRequest
 from vidserve.engines.motion import MotionEngine
 from vidserve.engines.motion.fit import CoverFit
 from vidserve.errors import EngineError
 from vidserve.media.video import probe
+
+from fakes import FakeContext
 
 TINTS = [(200, 60, 60), (60, 170, 70), (60, 80, 200), (210, 190, 50), (170, 70, 190)]
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from motion_scenes import (
-    FakeContext,
     Frame,
     global_motion,
     psnr,
@@ -26,6 +25,8 @@ from vidserve.engines.motion.camera import CameraRender
 from vidserve.engines.motion.fit import CoverFit
 from vidserve.engines.motion.moves import DEFAULT_MOVES, choose_moves
 from vidserve.media.video import probe
+
+from fakes import FakeContext
 
 
 def storyboard(*shots: tuple[str, float], **fields: object) -> VideoRequest:

@@ -11,33 +11,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vidserve.engines.base import Image, RunContext
+from vidserve.engines.base import Image
 from vidserve.engines.faces import FaceTracker, eye_openness, lip_gap
 from vidserve.media.audio import Audio
 from vidserve.media.video import VideoWriter, read_frames
 
 Series = npt.NDArray[np.float64]
 RATE = 16000
-
-
-class FakeContext(RunContext):
-    """Records progress and logs; becomes cancelled after ``cancel_after`` progress calls."""
-
-    def __init__(self, workdir: Path, cancel_after: int | None = None) -> None:
-        self.workdir = workdir
-        self.cancel_after = cancel_after
-        self.fractions: list[float] = []
-        self.logs: list[str] = []
-
-    def progress(self, fraction: float) -> None:
-        self.fractions.append(fraction)
-
-    def log(self, message: str, level: str = "INFO") -> None:
-        self.logs.append(message)
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel_after is not None and len(self.fractions) >= self.cancel_after
 
 
 def speech_like(seconds: float, seed: int = 0, pause_every: float = 1.6) -> Audio:

@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 from talk_media import (
-    FakeContext,
     Measures,
     joined,
     measured,
@@ -29,6 +28,8 @@ from vidserve.engines.talk.eyes import blink_times
 from vidserve.errors import InputError
 from vidserve.media.audio import loudness_envelope
 from vidserve.media.video import probe, read_frames
+
+from fakes import FakeContext
 
 FPS = 25
 SPEECH_ENDS = 2.6

@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 from talk_media import (
-    FakeContext,
     Measures,
     measured,
     measured_file,
@@ -28,6 +27,8 @@ from vidserve.engines.talk.drive import SHAPES
 from vidserve.errors import CancelledError, EngineError, InputError
 from vidserve.media.audio import Audio, decode_audio, loudest_db, loudness_envelope
 from vidserve.media.video import VideoWriter, probe, read_frames
+
+from fakes import FakeContext
 
 FPS, SECONDS = 25, 3.0
 COUNT = round(FPS * SECONDS)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from talk_media import RATE, FakeContext, joined, silence, speech_like
+from talk_media import RATE, joined, silence, speech_like
 
 from vidserve.engines.base import Image
 from vidserve.engines.faces import detect_faces, landmarks
@@ -21,6 +21,8 @@ from vidserve.engines.talk.lipsync import LipsyncRender, open_input
 from vidserve.engines.talk.mouth import MouthMesh
 from vidserve.engines.talk.warp import Box, folds, triangulate, warp_into, warp_maps
 from vidserve.media.audio import Audio
+
+from fakes import FakeContext
 
 FPS = 25
 
