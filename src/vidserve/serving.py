@@ -15,7 +15,7 @@ nothing the API can read: the API lets its requests through and the worker check
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vidserve.endpoints import ENDPOINTS
@@ -91,7 +91,3 @@ def plan_routes(
         routes[endpoint_id] = Route(endpoint_id, None, caps, reason)
     return routes
 
-
-def served(routes: Mapping[str, Route]) -> list[str]:
-    """The endpoint ids that ``routes`` serve."""
-    return sorted(eid for eid, route in routes.items() if route.served)

@@ -26,10 +26,6 @@ def _int_to_str(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-def _durations(low: int, high: int) -> tuple[str, ...]:
-    return tuple(str(n) for n in range(low, high + 1))
-
-
 #: v1 to v2.6: 5 or 10 s.
 Duration = Annotated[Literal["5", "10"], BeforeValidator(_int_to_str)]
 #: O1: 3 to 10 s.
