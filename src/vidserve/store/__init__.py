@@ -3,7 +3,11 @@
 from vidserve.store.base import (
     ApiKey,
     CancelOutcome,
+    Dialect,
     Heartbeat,
+    Idempotency,
+    IdempotencyConflictError,
+    IdempotentRequest,
     Job,
     JobStore,
     LogRecord,
@@ -19,7 +23,11 @@ from vidserve.store.base import (
 __all__ = [
     "ApiKey",
     "CancelOutcome",
+    "Dialect",
     "Heartbeat",
+    "Idempotency",
+    "IdempotencyConflictError",
+    "IdempotentRequest",
     "Job",
     "JobStore",
     "LogRecord",

@@ -1,5 +1,5 @@
-"""The job store interface. SQLite implements it now, PostgreSQL later; one test suite
-(``tests/store/``) runs against every implementation.
+"""The job store interface, implemented on SQLite and on PostgreSQL; one test suite
+(``tests/store/``) runs against both.
 
 Life of a request::
 
@@ -22,7 +22,11 @@ Besides the queue, the store keeps what must survive any one process:
 * expiring files (output lifetimes), which a sweeper deletes from file storage;
 * the deployment's signing secret, shared by every process on the store;
 * API keys (only a hash of each secret), and per request its owner (the key that submitted
-  it) and usage (seconds of video, cost), for isolation, rate limits and ``/usage``.
+  it) and usage (seconds of video, cost), for isolation, rate limits and ``/usage``;
+* idempotency keys: a submit with an ``Idempotency-Key`` its owner already used within
+  :data:`IDEMPOTENCY_SECONDS` gets the first request back instead of a new one;
+* the dialect a request was made in (fal's queue or OpenAI's ``/v1/videos``), that
+  dialect's own fields, and whether it was deleted (OpenAI's ``DELETE``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,49 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from vidserve.schema import Status
+
+#: How long an ``Idempotency-Key`` names its first request.
+IDEMPOTENCY_SECONDS = 24 * 3600.0
+
+
+class Dialect(StrEnum):
+    """The API a request was made through; each sees only its own requests."""
+
+    FAL = "fal"
+    OPENAI = "openai"
+
+
+class IdempotencyConflictError(Exception):
+    """An ``Idempotency-Key`` already names a request made with a different body."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"This Idempotency-Key was used within the last 24 hours with a different body "
+            f"(request {request_id}); use a new key for a new request"
+        )
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """A submit's ``Idempotency-Key`` and a digest of what it asked for."""
+
+    key: str
+    body_hash: str
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """The request an ``Idempotency-Key`` names, and the digest of its body."""
+
+    request_id: str
+    body_hash: str
+
+    def check(self, body_hash: str) -> str:
+        """The request id if ``body_hash`` is the same; IdempotencyConflictError if not."""
+        if body_hash != self.body_hash:
+            raise IdempotencyConflictError(self.request_id)
+        return self.request_id
 
 
 class Priority(IntEnum):
@@ -80,6 +127,10 @@ class NewJob:
     output_lifetime: float | None = None
     #: The id of the API key that submitted it; None on a server without keys.
     owner: str | None = None
+    dialect: Dialect = Dialect.FAL
+    #: The dialect's own fields (OpenAI's ``model``, ``size``, ``remixed_from_video_id``).
+    dialect_fields: dict[str, Any] = field(default_factory=dict)
+    idempotency: Idempotency | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +171,10 @@ class Job:
     #: Seconds of video delivered and what they cost; None unless completed with a result.
     video_seconds: float | None = None
     cost: float | None = None
+    dialect: Dialect = Dialect.FAL
+    dialect_fields: dict[str, Any] = field(default_factory=dict)
+    #: When it was deleted (its outputs gone); deleted requests are found by no dialect.
+    deleted_at: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -204,6 +259,8 @@ class StatusView:
     position: int | None
     #: Log lines after the asked-for number; None when not asked for.
     logs: list[LogRecord] | None
+    dialect: Dialect = Dialect.FAL
+    deleted: bool = False
 
     @classmethod
     def from_row(cls, row: Any, logs: list[LogRecord] | None) -> StatusView:
@@ -220,6 +277,8 @@ class StatusView:
             error_type=row["error_type"],
             position=row["position"],
             logs=logs,
+            dialect=Dialect(row["dialect"]),
+            deleted=row["deleted_at"] is not None,
         )
 
 
@@ -268,7 +327,34 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def create(self, job: NewJob) -> Job:
-        """Record a new IN_QUEUE request."""
+        """Record a new IN_QUEUE request. With ``job.idempotency``, atomically: when its
+        owner used the key within :data:`IDEMPOTENCY_SECONDS`, the request it names is
+        returned instead (nothing is created) if the body hash matches, and
+        :class:`IdempotencyConflictError` raised if not."""
+
+    @abc.abstractmethod
+    def idempotent(self, owner: str | None, key: str) -> IdempotentRequest | None:
+        """The request ``owner``'s ``Idempotency-Key`` named within
+        :data:`IDEMPOTENCY_SECONDS`, if any."""
+
+    @abc.abstractmethod
+    def list_requests(
+        self,
+        owner: str | None,
+        dialect: Dialect,
+        *,
+        after: str | None = None,
+        limit: int = 20,
+        newest_first: bool = True,
+    ) -> list[Job]:
+        """Up to ``limit`` of ``owner``'s requests made in ``dialect`` and not deleted, in
+        submission order (newest first unless told otherwise), after the request ``after``
+        in that order (a cursor: paging holds while new requests arrive)."""
+
+    @abc.abstractmethod
+    def delete(self, request_id: str) -> bool:
+        """Mark the request deleted and drop its log lines; False if it was already. Its
+        files are the caller's to delete; its usage stays counted."""
 
     @abc.abstractmethod
     def get(self, request_id: str) -> Job | None:

@@ -36,9 +36,12 @@ from psycopg_pool import ConnectionPool
 
 from vidserve.schema import ErrorType, LogLevel, Status
 from vidserve.store.base import (
+    IDEMPOTENCY_SECONDS,
     ApiKey,
     CancelOutcome,
+    Dialect,
     Heartbeat,
+    IdempotentRequest,
     Job,
     JobStore,
     LogRecord,
@@ -162,6 +165,28 @@ MIGRATIONS: list[tuple[str, ...]] = [
             WHERE status = 'IN_QUEUE'
         """,
     ),
+    (
+        # Dialects (OpenAI's /v1/videos lists, retrieves and deletes its own), and
+        # idempotency keys per owner ('' on a server without keys).
+        """
+        ALTER TABLE vidserve_requests
+            ADD COLUMN dialect text NOT NULL DEFAULT 'fal',
+            ADD COLUMN dialect_fields jsonb,
+            ADD COLUMN deleted_at double precision
+        """,
+        "CREATE INDEX vidserve_requests_listing ON vidserve_requests (owner, dialect, seq)",
+        """
+        CREATE TABLE vidserve_idempotency_keys (
+            owner text NOT NULL,
+            key text NOT NULL,
+            request_id text NOT NULL,
+            body_hash text NOT NULL,
+            created_at double precision NOT NULL,
+            PRIMARY KEY (owner, key)
+        )
+        """,
+        "CREATE INDEX vidserve_idempotency_keys_created ON vidserve_idempotency_keys (created_at)",
+    ),
 ]
 
 #: Status polls' reads, many in one statement (the API gathers concurrent polls): per read its
@@ -169,7 +194,8 @@ MIGRATIONS: list[tuple[str, ...]] = [
 #: the queued rows ahead) and the log lines after ``after`` unless that is NULL.
 _STATUS_VIEWS = """
 SELECT x.i, r.request_id, r.endpoint_id, r.owner, r.status, r.progress, r.error,
-       r.error_type, (r.metrics ->> 'inference_time')::double precision AS inference_time,
+       r.error_type, r.dialect, r.deleted_at,
+       (r.metrics ->> 'inference_time')::double precision AS inference_time,
        CASE WHEN r.status = 'IN_QUEUE' THEN (
            SELECT COUNT(*) FROM vidserve_requests AS o
            WHERE o.status = 'IN_QUEUE' AND (o.priority, o.seq) < (r.priority, r.seq)
@@ -250,6 +276,18 @@ _ADD_LOG = """
 """
 
 
+#: A page of an owner's requests in one dialect, after a cursor request (if any).
+_LIST = """
+SELECT * FROM vidserve_requests
+WHERE owner IS NOT DISTINCT FROM %(owner)s AND dialect = %(dialect)s AND deleted_at IS NULL
+  AND (%(after)s::text IS NULL
+       OR seq {} (SELECT seq FROM vidserve_requests WHERE request_id = %(after)s))
+ORDER BY seq {} LIMIT %(limit)s
+"""
+_LIST_NEWEST_FIRST = _LIST.format("<", "DESC")
+_LIST_OLDEST_FIRST = _LIST.format(">", "ASC")
+
+
 def _json(value: Any) -> Jsonb | None:
     return None if value is None else Jsonb(value)
 
@@ -298,6 +336,9 @@ def _row_to_job(row: DictRow) -> Job:
         owner=row["owner"],
         video_seconds=row["video_seconds"],
         cost=row["cost"],
+        dialect=Dialect(row["dialect"]),
+        dialect_fields=row["dialect_fields"] or {},
+        deleted_at=row["deleted_at"],
     )
 
 
@@ -483,16 +524,26 @@ class PostgresJobStore(JobStore):
     # -- writes -------------------------------------------------------------------------
 
     def create(self, job: NewJob) -> Job:
-        """Record a new IN_QUEUE request; a duplicate ``request_id`` raises
+        """Record a new IN_QUEUE request, or find the one its idempotency key names (see
+        :meth:`JobStore.create`); a duplicate ``request_id`` raises
         :class:`psycopg.errors.UniqueViolation`."""
         now = self._clock()
-        with self._pool.connection() as conn:
+        with self._pool.connection() as conn, conn.transaction():
+            if job.idempotency is not None:
+                earlier = self._claim_idempotency_key(conn, job, now)
+                if earlier is not None:
+                    found = conn.execute(
+                        "SELECT * FROM vidserve_requests WHERE request_id = %s", (earlier,)
+                    ).fetchone()
+                    assert found is not None  # noqa: S101 - keys name requests never removed
+                    return _row_to_job(found)
             row = conn.execute(
                 """
                 INSERT INTO vidserve_requests
                     (request_id, endpoint_id, input, base_url, status, priority, created_at,
-                     webhook_url, webhook_state, start_deadline, output_lifetime, owner)
-                VALUES (%s, %s, %s, %s, 'IN_QUEUE', %s, %s, %s, %s, %s, %s, %s)
+                     webhook_url, webhook_state, start_deadline, output_lifetime, owner,
+                     dialect, dialect_fields)
+                VALUES (%s, %s, %s, %s, 'IN_QUEUE', %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 RETURNING *
                 """,
                 (
@@ -507,10 +558,80 @@ class PostgresJobStore(JobStore):
                     None if job.start_timeout is None else now + job.start_timeout,
                     job.output_lifetime,
                     job.owner,
+                    job.dialect.value,
+                    _json(job.dialect_fields or None),
                 ),
             ).fetchone()
         assert row is not None  # noqa: S101 - INSERT ... RETURNING always returns the row
         return _row_to_job(row)
+
+    @staticmethod
+    def _claim_idempotency_key(conn: Connection[DictRow], job: NewJob, now: float) -> str | None:
+        """Inside a transaction: the id of the request ``job``'s key already names (checking
+        the body hash), or None after recording the key for ``job``. A concurrent submit
+        with the same key waits on the key's row until the other commits, then sees it."""
+        assert job.idempotency is not None  # noqa: S101 - callers check
+        owner, key = job.owner or "", job.idempotency.key
+        conn.execute(
+            "DELETE FROM vidserve_idempotency_keys WHERE created_at < %s",
+            (now - IDEMPOTENCY_SECONDS,),
+        )
+        inserted = conn.execute(
+            """
+            INSERT INTO vidserve_idempotency_keys (owner, key, request_id, body_hash, created_at)
+            VALUES (%s, %s, %s, %s, %s) ON CONFLICT (owner, key) DO NOTHING RETURNING 1
+            """,
+            (owner, key, job.request_id, job.idempotency.body_hash, now),
+        ).fetchone()
+        if inserted is not None:
+            return None
+        row = conn.execute(
+            "SELECT request_id, body_hash FROM vidserve_idempotency_keys"
+            " WHERE owner = %s AND key = %s",
+            (owner, key),
+        ).fetchone()
+        assert row is not None  # noqa: S101 - the conflict was with a committed row
+        return IdempotentRequest(row["request_id"], row["body_hash"]).check(
+            job.idempotency.body_hash
+        )
+
+    def idempotent(self, owner: str | None, key: str) -> IdempotentRequest | None:
+        """The request ``owner``'s key names, if used within the last day."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT request_id, body_hash FROM vidserve_idempotency_keys"
+                " WHERE owner = %s AND key = %s AND created_at >= %s",
+                (owner or "", key, self._clock() - IDEMPOTENCY_SECONDS),
+            ).fetchone()
+        return None if row is None else IdempotentRequest(row["request_id"], row["body_hash"])
+
+    def list_requests(
+        self,
+        owner: str | None,
+        dialect: Dialect,
+        *,
+        after: str | None = None,
+        limit: int = 20,
+        newest_first: bool = True,
+    ) -> list[Job]:
+        """``owner``'s requests in ``dialect`` (see :meth:`JobStore.list_requests`)."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                _LIST_NEWEST_FIRST if newest_first else _LIST_OLDEST_FIRST,
+                {"owner": owner, "dialect": dialect.value, "after": after, "limit": limit},
+            ).fetchall()
+        return [_row_to_job(row) for row in rows]
+
+    def delete(self, request_id: str) -> bool:
+        """Mark it deleted and drop its log lines."""
+        with self._pool.connection() as conn, conn.transaction():
+            cur = conn.execute(
+                "UPDATE vidserve_requests SET deleted_at = %s"
+                " WHERE request_id = %s AND deleted_at IS NULL",
+                (self._clock(), request_id),
+            )
+            conn.execute("DELETE FROM vidserve_logs WHERE request_id = %s", (request_id,))
+            return cur.rowcount > 0
 
     def claim(
         self, worker_id: str, lease_seconds: float, endpoint_ids: Collection[str] | None = None

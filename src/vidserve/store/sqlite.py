@@ -20,9 +20,12 @@ from typing import Any
 
 from vidserve.schema import ErrorType, LogLevel, Status
 from vidserve.store.base import (
+    IDEMPOTENCY_SECONDS,
     ApiKey,
     CancelOutcome,
+    Dialect,
     Heartbeat,
+    IdempotentRequest,
     Job,
     JobStore,
     LogRecord,
@@ -121,6 +124,25 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX requests_owner ON requests (owner, created_at)",
         "CREATE INDEX requests_completed ON requests (completed_at)",
     ),
+    (
+        # Dialects (OpenAI's /v1/videos lists, retrieves and deletes its own), and
+        # idempotency keys per owner ('' on a server without keys).
+        "ALTER TABLE requests ADD COLUMN dialect TEXT NOT NULL DEFAULT 'fal'",
+        "ALTER TABLE requests ADD COLUMN dialect_fields TEXT",
+        "ALTER TABLE requests ADD COLUMN deleted_at REAL",
+        "CREATE INDEX requests_listing ON requests (owner, dialect, seq)",
+        """
+        CREATE TABLE idempotency_keys (
+            owner TEXT NOT NULL,
+            key TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            body_hash TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (owner, key)
+        )
+        """,
+        "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
+    ),
 ]
 
 _CANCELLED_MESSAGE = "Request was cancelled"
@@ -144,8 +166,8 @@ def _loads(text: str | None) -> Any:
 #: A status poll's columns and, while queued, the position: two counts, each a range of the
 #: (status, priority, seq) index (an OR of the two would scan every queued row).
 _STATUS_VIEW = """
-SELECT request_id, endpoint_id, owner, status, progress, error, error_type,
-       json_extract(metrics, '$.inference_time') AS inference_time,
+SELECT request_id, endpoint_id, owner, status, progress, error, error_type, dialect,
+       deleted_at, json_extract(metrics, '$.inference_time') AS inference_time,
        CASE WHEN r.status = :queued THEN (
            SELECT COUNT(*) FROM requests AS o
            WHERE o.status = :queued AND o.priority < r.priority
@@ -156,6 +178,17 @@ SELECT request_id, endpoint_id, owner, status, progress, error, error_type,
 FROM requests AS r
 WHERE r.request_id = :id
 """
+
+
+#: A page of an owner's requests in one dialect, after a cursor request (if any).
+_LIST = """
+SELECT * FROM requests
+WHERE owner IS :owner AND dialect = :dialect AND deleted_at IS NULL
+  AND (:after IS NULL OR seq {} (SELECT seq FROM requests WHERE request_id = :after))
+ORDER BY seq {} LIMIT :limit
+"""
+_LIST_NEWEST_FIRST = _LIST.format("<", "DESC")
+_LIST_OLDEST_FIRST = _LIST.format(">", "ASC")
 
 
 def _row_to_job(row: sqlite3.Row) -> Job:
@@ -188,6 +221,9 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         owner=row["owner"],
         video_seconds=row["video_seconds"],
         cost=row["cost"],
+        dialect=Dialect(row["dialect"]),
+        dialect_fields=_loads(row["dialect_fields"]) or {},
+        deleted_at=row["deleted_at"],
     )
 
 
@@ -353,16 +389,22 @@ class SQLiteJobStore(JobStore):
     # -- writes -------------------------------------------------------------------------
 
     def create(self, job: NewJob) -> Job:
-        """Record a new IN_QUEUE request; a duplicate ``request_id`` raises
+        """Record a new IN_QUEUE request, or find the one its idempotency key names (see
+        :meth:`JobStore.create`); a duplicate ``request_id`` raises
         :class:`sqlite3.IntegrityError`."""
         now = self._clock()
         with self._write() as conn:
+            if job.idempotency is not None:
+                earlier = self._claim_idempotency_key(conn, job, now)
+                if earlier is not None:
+                    return self._get(conn, earlier)
             conn.execute(
                 """
                 INSERT INTO requests
                     (request_id, endpoint_id, input, base_url, status, priority, created_at,
-                     webhook_url, webhook_state, start_deadline, output_lifetime, owner)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     webhook_url, webhook_state, start_deadline, output_lifetime, owner,
+                     dialect, dialect_fields)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     job.request_id,
@@ -377,12 +419,83 @@ class SQLiteJobStore(JobStore):
                     None if job.start_timeout is None else now + job.start_timeout,
                     job.output_lifetime,
                     job.owner,
+                    job.dialect.value,
+                    _dumps(job.dialect_fields or None),
                 ),
             )
-            row = conn.execute(
-                "SELECT * FROM requests WHERE request_id = ?", (job.request_id,)
-            ).fetchone()
+            return self._get(conn, job.request_id)
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, request_id: str) -> Job:
+        row = conn.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)).fetchone()
         return _row_to_job(row)
+
+    def _claim_idempotency_key(
+        self, conn: sqlite3.Connection, job: NewJob, now: float
+    ) -> str | None:
+        """Inside a write: the id of the request ``job``'s key already names (checking the
+        body hash), or None after recording the key for ``job``."""
+        assert job.idempotency is not None  # noqa: S101 - callers check
+        conn.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < ?", (now - IDEMPOTENCY_SECONDS,)
+        )
+        owner, key = job.owner or "", job.idempotency.key
+        row = conn.execute(
+            "SELECT request_id, body_hash FROM idempotency_keys WHERE owner = ? AND key = ?",
+            (owner, key),
+        ).fetchone()
+        if row is not None:
+            earlier = IdempotentRequest(row["request_id"], row["body_hash"])
+            return earlier.check(job.idempotency.body_hash)
+        conn.execute(
+            "INSERT INTO idempotency_keys (owner, key, request_id, body_hash, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (owner, key, job.request_id, job.idempotency.body_hash, now),
+        )
+        return None
+
+    def idempotent(self, owner: str | None, key: str) -> IdempotentRequest | None:
+        """The request ``owner``'s key names, if used within the last day."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT request_id, body_hash FROM idempotency_keys"
+                " WHERE owner = ? AND key = ? AND created_at >= ?",
+                (owner or "", key, self._clock() - IDEMPOTENCY_SECONDS),
+            )
+            .fetchone()
+        )
+        return None if row is None else IdempotentRequest(row["request_id"], row["body_hash"])
+
+    def list_requests(
+        self,
+        owner: str | None,
+        dialect: Dialect,
+        *,
+        after: str | None = None,
+        limit: int = 20,
+        newest_first: bool = True,
+    ) -> list[Job]:
+        """``owner``'s requests in ``dialect`` (see :meth:`JobStore.list_requests`)."""
+        rows = (
+            self._conn()
+            .execute(
+                _LIST_NEWEST_FIRST if newest_first else _LIST_OLDEST_FIRST,
+                {"owner": owner, "dialect": dialect.value, "after": after, "limit": limit},
+            )
+            .fetchall()
+        )
+        return [_row_to_job(row) for row in rows]
+
+    def delete(self, request_id: str) -> bool:
+        """Mark it deleted and drop its log lines."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE requests SET deleted_at = ? WHERE request_id = ? AND deleted_at IS NULL",
+                (self._clock(), request_id),
+            )
+            conn.execute("DELETE FROM logs WHERE request_id = ?", (request_id,))
+            return cur.rowcount > 0
 
     def claim(
         self, worker_id: str, lease_seconds: float, endpoint_ids: Collection[str] | None = None
