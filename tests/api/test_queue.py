@@ -403,3 +403,55 @@ def test_a_stopping_worker_hands_its_request_back(harness: Harness) -> None:
     assert harness.client.get(job["status_url"]).json()["queue_position"] == 0
     assert harness.drain() == 1
     assert harness.client.get(job["response_url"]).status_code == 200
+
+
+# -- Idempotency-Key ------------------------------------------------------------------
+
+
+def test_an_idempotency_key_sent_twice_makes_one_request_and_one_render(
+    harness: Harness,
+) -> None:
+    body = {"prompt": "p", "image_url": IMAGE}
+    headers = {"Idempotency-Key": "once-1"}
+    first = harness.client.post(f"/queue/{V1}", json=body, headers=headers)
+    # The first answer was lost; the client sends it again, keys in another order.
+    again = harness.client.post(f"/queue/{V1}", json=dict(reversed(body.items())), headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json()["request_id"] == first.json()["request_id"]
+    engine = FakeEngine()
+    assert harness.drain(engine) == 1 and len(engine.requests) == 1
+    # Once completed, the same key still answers with that request.
+    done = harness.client.post(f"/queue/{V1}", json=body, headers=headers).json()
+    assert done["request_id"] == first.json()["request_id"] and done["status"] == "COMPLETED"
+    assert harness.client.post(f"/run/{V1}", json=body, headers=headers).json()["video"]
+
+
+def test_an_idempotency_key_with_another_body_is_a_422_naming_the_header(
+    harness: Harness,
+) -> None:
+    headers = {"Idempotency-Key": "once-2"}
+    harness.client.post(f"/queue/{V1}", json={"prompt": "p", "image_url": IMAGE}, headers=headers)
+    r = harness.client.post(
+        f"/queue/{V1}", json={"prompt": "other", "image_url": IMAGE}, headers=headers
+    )
+    assert r.status_code == 422
+    (detail,) = r.json()["detail"]
+    assert detail["loc"] == ["header", "idempotency-key"]
+    assert detail["type"] == "idempotency_conflict" and "different body" in detail["msg"]
+    bad = harness.client.post(
+        f"/queue/{V1}", json={"prompt": "p", "image_url": IMAGE}, headers={"Idempotency-Key": ""}
+    )
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == [
+        "header",
+        "idempotency-key",
+    ]
+
+
+def test_an_idempotent_replay_is_not_rate_limited(harness: Harness) -> None:
+    _, secret = harness.store.create_key("one-a-minute", rate_per_minute=1)
+    auth = {"Authorization": f"Key {secret}"}
+    body, headers = {"prompt": "p", "image_url": IMAGE}, {**auth, "Idempotency-Key": "k"}
+    first = harness.client.post(f"/queue/{V1}", json=body, headers=headers)
+    again = harness.client.post(f"/queue/{V1}", json=body, headers=headers)
+    assert again.status_code == 200 and again.json()["request_id"] == first.json()["request_id"]
+    assert harness.client.post(f"/queue/{V1}", json=body, headers=auth).status_code == 429

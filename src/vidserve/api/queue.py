@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -17,11 +16,11 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vidserve.api.auth import Caller, CallerDep, caller_for, check_limits
+from vidserve.api.auth import Caller, CallerDep, caller_for
 from vidserve.api.headers import output_lifetime, request_timeout, webhook_url
+from vidserve.api.submit import Submission, digest, idempotency_key, record
 from vidserve.api.wire import (
     REQUEST_ID_HEADER,
     ApiContext,
@@ -39,10 +38,8 @@ from vidserve.api.wire import (
     status_code_for,
     visible,
 )
-from vidserve.endpoints import EndpointSpec, refusals, validate_input
-from vidserve.errors import InputError, NotServedError
-from vidserve.serving import Route
-from vidserve.store import CancelOutcome, Job, NewJob, Priority
+from vidserve.errors import InputError
+from vidserve.store import CancelOutcome, Idempotency, Job, Priority
 
 router = APIRouter(include_in_schema=False)
 
@@ -70,20 +67,9 @@ def _priority(value: str | None) -> Priority:
     )
 
 
-def check_route(route: Route, spec: EndpointSpec, inp: BaseModel) -> None:
-    """NotServedError when no engine here makes the endpoint's kind; InputError naming each
-    field that asks its engine for what it cannot do."""
-    if not route.served:
-        raise NotServedError(route.reason or f"{spec.endpoint_id} is not served here")
-    if route.capabilities is not None:
-        errors, _ = refusals(spec.asks(inp), route.capabilities, str(route.engine), at_submit=True)
-        if errors:
-            raise InputError(errors)
-
-
 async def create_job(request: Request, ctx: ApiContext, endpoint_id: str, caller: Caller) -> Job:
-    """Validate a submitted body and record it for ``caller``: shared by the queue and
-    sync-run routes. Rate limits apply here (429)."""
+    """Validate a submitted body and record it for ``caller`` (or find the request its
+    ``Idempotency-Key`` made): shared by the queue and sync-run routes."""
     spec = spec_for(endpoint_id)
     headers = request.headers
     priority = _priority(headers.get("x-fal-queue-priority"))
@@ -91,27 +77,24 @@ async def create_job(request: Request, ctx: ApiContext, endpoint_id: str, caller
     lifetime = output_lifetime(
         headers.get("x-fal-object-lifecycle-preference"), ctx.settings.output_lifetime
     )
+    key = idempotency_key(request)
     # A webhook host is looked up (up to 2 s): off the event loop.
     webhook = await run_in_threadpool(
         webhook_url, request.query_params.get("fal_webhook"), ctx.settings.allow_hosts
     )
     data = await read_json(request, ctx.settings.max_body_bytes)
-    inp = validate_input(spec, data)
-    check_route(ctx.routes[spec.endpoint_id], spec, inp)
-    await run_in_threadpool(check_limits, ctx, caller)
-    new = NewJob(
-        request_id=str(uuid.uuid4()),
-        endpoint_id=spec.endpoint_id,
-        # Stored as validated, defaults filled, so what runs is what was accepted.
-        input=inp.model_dump(mode="json"),
-        base_url=base_url(request),
+    submission = Submission(
         priority=priority,
         webhook_url=webhook,
         start_timeout=start_timeout,
         output_lifetime=lifetime,
-        owner=caller.owner,
+        idempotency=None
+        if key is None
+        else Idempotency(
+            key, digest(spec.endpoint_id, data, webhook, priority, start_timeout, lifetime)
+        ),
     )
-    return await run_in_threadpool(ctx.store.create, new)
+    return await record(ctx, request, spec, data, caller, submission)
 
 
 @router.post("/queue/{endpoint_id:path}")

@@ -22,7 +22,7 @@ from vidserve.errors import InputError, NotFoundError
 from vidserve.schema import ErrorType, LogEntry, Status
 from vidserve.serving import Route
 from vidserve.storage import FileStorage
-from vidserve.store import Job, JobStore, LogRecord, StatusView
+from vidserve.store import Dialect, Job, JobStore, LogRecord, StatusView
 from vidserve.webhooks.body import failure_payload, failure_status_code
 
 REQUEST_ID_HEADER = "X-Fal-Request-Id"
@@ -39,6 +39,8 @@ class _Owned(Protocol):
     def endpoint_id(self) -> str: ...
     @property
     def owner(self) -> str | None: ...
+    @property
+    def dialect(self) -> Dialect: ...
 
 
 R = TypeVar("R", bound=_Owned)
@@ -49,11 +51,13 @@ class PayloadTooLargeError(Exception):
 
 
 def visible(found: R | None, app_path: str, request_id: str, owner: str | None) -> R:
-    """``found`` (a request or its status) if it exists, belongs to ``app_path`` (owner/alias
-    or the full endpoint id) and was submitted by ``owner`` (the caller's key); NotFoundError
-    otherwise, so another key cannot even learn that it exists."""
+    """``found`` (a request or its status) if it exists, was made through fal's queue,
+    belongs to ``app_path`` (owner/alias or the full endpoint id) and was submitted by
+    ``owner`` (the caller's key); NotFoundError otherwise, so another key cannot even learn
+    that it exists (requests of OpenAI's dialect are that dialect's alone)."""
     if (
         found is None
+        or found.dialect is not Dialect.FAL
         or found.owner != owner
         or app_path.strip("/") not in (found.endpoint_id, app_id(found.endpoint_id))
     ):

@@ -1,0 +1,142 @@
+"""Recording a submitted request, for every dialect: validation against the endpoint, the
+engine's capabilities, ``Idempotency-Key``, rate limits, then the store.
+
+A submit with an ``Idempotency-Key`` (1 to 255 printable ASCII characters) that its caller
+used within the last 24 hours gets the request that key made, with no second render, when
+what it asks for is the same (the same digest of its body: see :func:`digest`), and a 422
+naming the header when it is not. The key lives in the job store, so it holds across API
+processes and restarts; a submit whose response was lost can be sent again safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from vidserve.api.auth import Caller, check_limits
+from vidserve.api.wire import ApiContext, base_url
+from vidserve.endpoints import EndpointSpec, refusals, validate_input
+from vidserve.errors import InputError, NotServedError
+from vidserve.serving import Route
+from vidserve.store import (
+    Dialect,
+    Idempotency,
+    IdempotencyConflictError,
+    Job,
+    NewJob,
+    Priority,
+)
+
+IDEMPOTENCY_HEADER = "idempotency-key"
+_MAX_KEY = 255
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a dialect asks to record, beside the endpoint and its input."""
+
+    dialect: Dialect = Dialect.FAL
+    dialect_fields: dict[str, Any] = field(default_factory=dict)
+    priority: Priority = Priority.NORMAL
+    webhook_url: str | None = None
+    start_timeout: float | None = None
+    output_lifetime: float | None = None
+    #: The ``Idempotency-Key`` and the digest of the body it was sent with.
+    idempotency: Idempotency | None = None
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key``, checked; None when it sends none."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= _MAX_KEY or not key.isascii() or not key.isprintable():
+        raise InputError.at(
+            ("header", IDEMPOTENCY_HEADER),
+            f"Idempotency-Key must be 1 to {_MAX_KEY} printable ASCII characters",
+            "idempotency_key",
+        )
+    return key
+
+
+def digest(*parts: Any) -> str:
+    """A digest of what a submit asks for (canonical JSON: key order does not matter)."""
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def conflict(exc: IdempotencyConflictError) -> InputError:
+    """The 422 for a key reused with another body, naming the header."""
+    return InputError.at(("header", IDEMPOTENCY_HEADER), str(exc), "idempotency_conflict")
+
+
+async def earlier(ctx: ApiContext, caller: Caller, idempotency: Idempotency | None) -> Job | None:
+    """The request this submit's key already made (same body), if any; a 422 if that request
+    was made with another body."""
+    if idempotency is None:
+        return None
+    found = await run_in_threadpool(ctx.store.idempotent, caller.owner, idempotency.key)
+    if found is None:
+        return None
+    try:
+        request_id = found.check(idempotency.body_hash)
+    except IdempotencyConflictError as exc:
+        raise conflict(exc) from None
+    return await run_in_threadpool(ctx.store.get, request_id)
+
+
+def check_route(route: Route, spec: EndpointSpec, inp: BaseModel) -> None:
+    """NotServedError when no engine here makes the endpoint's kind; InputError naming each
+    field that asks its engine for what it cannot do."""
+    if not route.served:
+        raise NotServedError(route.reason or f"{spec.endpoint_id} is not served here")
+    if route.capabilities is not None:
+        errors, _ = refusals(spec.asks(inp), route.capabilities, str(route.engine), at_submit=True)
+        if errors:
+            raise InputError(errors)
+
+
+async def record(
+    ctx: ApiContext,
+    request: Request,
+    spec: EndpointSpec,
+    data: Any,
+    caller: Caller,
+    submission: Submission,
+    request_id: str | None = None,
+) -> Job:
+    """Validate ``data`` as ``spec``'s input and record it for ``caller``; or, for a
+    repeated ``Idempotency-Key``, the request it made. Rate limits apply (429) to new
+    requests only."""
+    found = await earlier(ctx, caller, submission.idempotency)
+    if found is not None:
+        return found
+    inp = validate_input(spec, data)
+    check_route(ctx.routes[spec.endpoint_id], spec, inp)
+    await run_in_threadpool(check_limits, ctx, caller)
+    new = NewJob(
+        request_id=request_id or str(uuid.uuid4()),
+        endpoint_id=spec.endpoint_id,
+        # Stored as validated, defaults filled, so what runs is what was accepted.
+        input=inp.model_dump(mode="json"),
+        base_url=base_url(request),
+        priority=submission.priority,
+        webhook_url=submission.webhook_url,
+        start_timeout=submission.start_timeout,
+        output_lifetime=submission.output_lifetime,
+        owner=caller.owner,
+        dialect=submission.dialect,
+        dialect_fields=submission.dialect_fields,
+        idempotency=submission.idempotency,
+    )
+    try:
+        return await run_in_threadpool(ctx.store.create, new)
+    except IdempotencyConflictError as exc:  # another process took the key meanwhile
+        raise conflict(exc) from None
