@@ -57,7 +57,8 @@ def test_without_keys_the_server_is_open_whatever_key_is_sent(harness: Harness) 
     ("header", "fragment"),
     [
         (None, "needs an API key"),
-        ("Bearer abc", "needs an API key"),
+        ("Basic abc", "needs an API key"),
+        ("Bearer abc", "Invalid API key"),  # OpenAI's scheme takes the same keys
         ("Key ", "needs an API key"),
         ("Key nope", "Invalid API key"),
         ("Key key_000000000000:nope", "Invalid API key"),

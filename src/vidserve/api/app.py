@@ -4,17 +4,29 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vidserve import __version__
-from vidserve.api import files, meta, playground, queue, run, uploads, usage, webhooks
+from vidserve.api import (
+    files,
+    meta,
+    openai_videos,
+    playground,
+    queue,
+    run,
+    uploads,
+    usage,
+    webhooks,
+)
 from vidserve.api.auth import AuthError, KeyCache, RateLimitError
 from vidserve.api.routing import FalRoutingMiddleware
 from vidserve.api.wire import ERROR_TYPE_HEADER, ApiContext, PayloadTooLargeError
@@ -52,9 +64,28 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _in_dialect(fal: Handler) -> Handler:
+    """``fal``'s answer, or OpenAI's shape of it for a request to ``/v1/``."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        if openai_videos.speaks_openai(request):
+            return openai_videos.error_response(exc)
+        return await fal(request, exc)
+
+    return handle
+
+
 async def _input_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InputError)  # noqa: S101 - registered for InputError only
     return JSONResponse({"detail": exc.details}, status_code=422)
+
+
+async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
+    return await request_validation_exception_handler(request, exc)
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -173,13 +204,17 @@ def create_app(
     app.add_middleware(queue.StatusPolls)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(FalRoutingMiddleware, run_owners={eid.split("/", 1)[0] for eid in ENDPOINTS})
-    app.add_exception_handler(InputError, _input_error)
-    app.add_exception_handler(NotFoundError, _not_found)
-    app.add_exception_handler(NotServedError, _not_served)
-    app.add_exception_handler(AuthError, _unauthorized)
-    app.add_exception_handler(RateLimitError, _rate_limited)
-    app.add_exception_handler(PayloadTooLargeError, _too_large)
-    app.add_exception_handler(Exception, _unexpected)
+    for cls, handler in (
+        (InputError, _input_error),
+        (RequestValidationError, _request_invalid),
+        (NotFoundError, _not_found),
+        (NotServedError, _not_served),
+        (AuthError, _unauthorized),
+        (RateLimitError, _rate_limited),
+        (PayloadTooLargeError, _too_large),
+        (Exception, _unexpected),
+    ):
+        app.add_exception_handler(cls, _in_dialect(handler))
     app.include_router(meta.router)
     app.include_router(files.router)
     app.include_router(uploads.router)
@@ -188,6 +223,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(usage.router)
     app.include_router(playground.router)
+    app.include_router(openai_videos.router)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -2,8 +2,9 @@
 
 A server on whose store no key was ever created is open (loopback mode): every caller is the
 same anonymous owner, whatever key it sends. Once a key exists, every route that submits, reads a
-request or uploads needs ``Authorization: Key <key>``, where the key is ``<id>:<secret>`` as
-``vidserve keys create`` prints it (the secret alone works too). Requests belong to the key
+request or uploads needs ``Authorization: Key <key>`` (fal's scheme) or ``Authorization: Bearer
+<key>`` (OpenAI's), where the key is ``<id>:<secret>`` as ``vidserve keys create`` prints it
+(the secret alone works too). Requests belong to the key
 that submitted them; another key gets 404 for them, as for a request that does not exist.
 
 Key lookups are cached for a few seconds per process, so a revoked key stops working within
@@ -104,8 +105,10 @@ def identify(keys: KeyCache, header: str | None, lookup: bool = True) -> Caller:
         return Caller(None)
     scheme, _, credentials = (header or "").strip().partition(" ")
     credentials = credentials.strip()
-    if scheme.lower() != "key" or not credentials:
-        raise AuthError("This server needs an API key: send 'Authorization: Key <key>'")
+    if scheme.lower() not in ("key", "bearer") or not credentials:
+        raise AuthError(
+            "This server needs an API key: send 'Authorization: Key <key>' (or 'Bearer <key>')"
+        )
     key_id, colon, secret = credentials.rpartition(":")
     found = keys.find(secret, lookup)
     if found is None or (colon and found.id != key_id):

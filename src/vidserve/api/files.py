@@ -25,7 +25,12 @@ router = APIRouter(include_in_schema=False)
 def get_file(key: str, request: Request, ctx: Annotated[ApiContext, Depends(get_ctx)]) -> Response:
     """A stored file; Starlette's FileResponse answers Range requests with 206."""
     # A sync route: FastAPI runs it in a thread, so a storage's network calls block no one.
-    target = ctx.storage.download_url(key, request.method)
+    return file_response(ctx, key, request.method)
+
+
+def file_response(ctx: ApiContext, key: str, method: str = "GET") -> Response:
+    """The stored file ``key``: its bytes (local storage) or a redirect to them."""
+    target = ctx.storage.download_url(key, method)
     if target is not None:
         # The target expires, so the redirect itself must not be cached.
         return RedirectResponse(target, status_code=307, headers={"Cache-Control": "no-store"})

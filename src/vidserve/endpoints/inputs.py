@@ -103,10 +103,16 @@ class _Input(BaseModel):
 
 
 class _CameraInput(_Input):
-    """Image-to-video inputs: vidserve's camera extensions."""
+    """Image-to-video inputs: vidserve's camera and framing extensions (where fal's own
+    input has an ``aspect_ratio``, that one stands)."""
 
     camera_control: CameraControlField
     advanced_camera_control: AdvancedCameraControlField
+    aspect_ratio: AspectRatio | None = Field(
+        default=None,
+        description="vidserve extension: frame the video at this aspect ratio, cropping the "
+        "start image to it (centred). Default: the start image's own.",
+    )
 
 
 # --- image to video -----------------------------------------------------------------------

@@ -329,3 +329,17 @@ def read_frames(path: str | Path) -> list[Frame]:
         return [
             cast(Frame, frame.to_ndarray(format="rgb24")) for frame in container.decode(video=0)
         ]
+
+
+def thumbnail(path: str | Path, quality: int = 85) -> bytes | None:
+    """A JPEG of the video's first frame, at its size; None when no frame decodes."""
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0), None)
+            bgr = None if frame is None else frame.to_ndarray(format="bgr24")
+    except av.FFmpegError:
+        return None
+    if bgr is None:
+        return None
+    ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return bytes(data) if ok else None

@@ -58,6 +58,15 @@ def new_key(file_name: str | None) -> str:
     return f"{secrets.token_hex(16)}/{safe_file_name(file_name)}"
 
 
+#: The file name of a video's thumbnail, stored beside it (see :func:`sibling_key`).
+THUMBNAIL_NAME = "thumbnail.jpg"
+
+
+def sibling_key(key: str, file_name: str) -> str:
+    """The key of ``file_name`` in the same folder as ``key`` (a video's thumbnail)."""
+    return f"{key.split('/', 1)[0]}/{safe_file_name(file_name)}"
+
+
 def split_key(key: str) -> tuple[str, str] | None:
     """``(random part, file name)`` of a well-formed key, or None.
 

@@ -24,14 +24,16 @@ from pydantic import BaseModel
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS, EndpointSpec, validate_input
 from vidserve.endpoints.files import FileInput, FileKind
-from vidserve.engines.base import Engine, RenderedAudio, RunContext
+from vidserve.engines.base import Engine, RenderedAudio, RenderedVideo, RunContext
 from vidserve.errors import CancelledError, EngineError, InputError
 from vidserve.media.audio import Audio, decode_audio
 from vidserve.media.fetch import FetchLimits, fetch
 from vidserve.media.images import decode_image, decode_mask
+from vidserve.media.video import thumbnail
 from vidserve.media.video_input import LIPSYNC_VIDEO_RULES, check_video_input, open_video
 from vidserve.schema import ErrorType, File, Usage
 from vidserve.storage import FileStorage
+from vidserve.storage.base import THUMBNAIL_NAME, sibling_key
 from vidserve.store import Job, JobStore
 from vidserve.worker.lease import LeaseKeeper
 
@@ -166,7 +168,7 @@ class Worker:
         with tempfile.TemporaryDirectory(prefix="vidserve-") as tmp, keeper:
             ctx = _Context(self.store, job, Path(tmp), keeper, self.shutdown)
             try:
-                result, usage = self._render(job, spec, engine, ctx)
+                result, usage, measured = self._render(job, spec, engine, ctx)
             except CancelledError:
                 self._finish_cancelled(job, keeper)
             except InputError as exc:
@@ -185,14 +187,15 @@ class Worker:
                     job.request_id,
                     self.worker_id,
                     result=result,
-                    metrics={"inference_time": round(elapsed, 3)},
+                    metrics={"inference_time": round(elapsed, 3), **measured},
                     video_seconds=usage.video_seconds,
                     cost=usage.cost,
                 )
 
     def _render(
         self, job: Job, spec: EndpointSpec, engine: Engine, ctx: _Context
-    ) -> tuple[dict[str, Any], Usage]:
+    ) -> tuple[dict[str, Any], Usage, dict[str, Any]]:
+        """The output JSON, its usage, and what the store keeps beside it (a video's size)."""
         inp = validate_input(spec, job.input)
         files: dict[tuple[str | int, ...], Any] = {}
         for item in spec.files(inp):
@@ -219,9 +222,26 @@ class Worker:
         stored = self.storage.put_file(
             rendered.path, content_type=rendered.content_type, file_name=rendered.path.name
         )
+        keys = [stored.key]
+        measured: dict[str, Any] = {}
+        if isinstance(rendered, RenderedVideo):
+            # A thumbnail beside the video (OpenAI's `variant=thumbnail`), and its size.
+            measured = {"width": rendered.width, "height": rendered.height}
+            jpeg = thumbnail(rendered.path)
+            if jpeg is None:
+                ctx.log("No thumbnail: the video's first frame does not decode", "WARN")
+            else:
+                thumb = self.storage.put_bytes(
+                    jpeg,
+                    content_type="image/jpeg",
+                    file_name=THUMBNAIL_NAME,
+                    key=sibling_key(stored.key, THUMBNAIL_NAME),
+                )
+                keys.append(thumb.key)
         if job.output_lifetime is not None:
-            # The housekeeper deletes it once expired (X-Fal-Object-Lifecycle-Preference).
-            self.store.add_expiring_file(stored.key, time.time() + job.output_lifetime)
+            # The housekeeper deletes them once expired (X-Fal-Object-Lifecycle-Preference).
+            for key in keys:
+                self.store.add_expiring_file(key, time.time() + job.output_lifetime)
         video = File(
             url=self.storage.url(stored.key, job.base_url),
             content_type=stored.content_type,
@@ -248,7 +268,7 @@ class Worker:
         output: BaseModel = spec.output_model.model_validate(
             {k: v for k, v in fields.items() if k in spec.output_model.model_fields}
         )
-        return output.model_dump(mode="json", exclude_none=True), usage
+        return output.model_dump(mode="json", exclude_none=True), usage, measured
 
     def _limits_for(self, kind: FileKind) -> FetchLimits:
         """Images and masks: the configured cap; audio 50 MB; videos fal's 100 MB, with 30 s
