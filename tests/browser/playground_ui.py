@@ -18,6 +18,8 @@ from helpers import ServerProcess
 
 #: Renders are a few seconds here, but the machine may be shared: generous upper bounds.
 RENDER_TIMEOUT_MS = 90_000
+#: The page once it has its endpoints and a form (``loading`` before, ``failed`` instead).
+READY = 'body[data-state="ready"]'
 
 # Waits for the video's metadata, plays it, and reports whether time advanced.
 PLAY_VIDEO = """async () => {
@@ -34,10 +36,15 @@ PLAY_VIDEO = """async () => {
 }"""
 
 
+def open_page(page: Any, server: ServerProcess) -> None:
+    """The page, once it has loaded its endpoints and built a form."""
+    page.goto(server.url + "/")
+    page.wait_for_selector(READY, state="attached")
+
+
 def open_endpoint(page: Any, server: ServerProcess, endpoint_id: str, ready: str) -> None:
     """The page on ``endpoint_id``, once its form shows ``ready`` (a selector)."""
-    page.goto(server.url + "/")
-    page.wait_for_selector(f'#endpoint option[value="{endpoint_id}"]', state="attached")
+    open_page(page, server)
     page.select_option("#endpoint", endpoint_id)
     page.wait_for_selector(ready)
 

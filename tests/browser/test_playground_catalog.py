@@ -15,6 +15,7 @@ from playground_ui import (
     code_bodies,
     history,
     open_endpoint,
+    open_page,
     run_to_completion,
     snap,
     upload,
@@ -70,8 +71,7 @@ def test_every_endpoint_has_a_form_that_sends_its_example(page: Any, server: Ser
     models = httpx.get(f"{server.url}/models").json()
     serving = httpx.get(f"{server.url}/playground/serving.json").json()
     assert len(models) == len(serving["endpoints"]) == len(serving["result_files"]) > 40
-    page.goto(server.url + "/")
-    page.wait_for_selector("#endpoint optgroup", state="attached")
+    open_page(page, server)
 
     # The picker groups the endpoints by kind and keeps every one, served or not.
     groups = page.eval_on_selector_all(

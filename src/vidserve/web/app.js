@@ -5,7 +5,8 @@
 import * as api from "./api.js";
 import { LANGUAGES, snippet } from "./codegen.js";
 import { el } from "./dom.js";
-import { FieldError, SchemaForm } from "./form.js";
+import { clearFieldError, FieldError, SchemaForm } from "./form.js";
+import * as loading from "./loading.js";
 import { Painter } from "./painter.js";
 
 const $ = (id) => document.getElementById(id);
@@ -316,11 +317,6 @@ function clearErrors() {
   showFormError("");
 }
 
-function showBanner(text) {
-  $("banner").hidden = !text;
-  $("banner").textContent = text || "";
-}
-
 function handleApiError(err) {
   if (err.status === 422 && Array.isArray(err.detail)) return showFieldErrors(err.detail);
   // A stale page (or a server whose engines changed) may still submit to one: its reason.
@@ -541,21 +537,30 @@ function setUpKey() {
   });
 }
 
+/** The endpoints and their schemas: the page shows "loading" until they are in and their
+ * form is built, then "ready"; or why it could not load, with a retry (see loading.js). */
 async function loadModels() {
+  const signal = loading.begin();
+  let models, serving;
   try {
     // The serving details only sharpen the hints (effects, storyboard length): optional.
-    [app.models, app.serving] = await Promise.all([
-      api.apiJson("/models"),
-      api.apiJson("/playground/serving.json").catch(() => null),
+    [models, serving] = await Promise.all([
+      api.apiJson("/models", { signal }),
+      api.apiJson("/playground/serving.json", { signal }).catch(() => null),
     ]);
+    if (!Array.isArray(models) || !models.length) throw new Error("The server listed no endpoints");
   } catch (err) {
-    const hint = err.status === 401 || err.status === 403 ? " Enter an API key above." : "";
-    showBanner(`Could not list the endpoints: ${err.message}.${hint}`);
-    return;
+    return loading.failed(err, loadModels);
   }
-  showBanner("");
-  renderPicker();
-  selectEndpoint(localStorage.getItem(ENDPOINT_KEY) || app.models.find((m) => m.served)?.endpoint_id);
+  [app.models, app.serving] = [models, serving];
+  try {
+    renderPicker();
+    selectEndpoint(localStorage.getItem(ENDPOINT_KEY) || app.models.find((m) => m.served)?.endpoint_id);
+  } catch (err) {
+    loading.failed(err, loadModels);
+    throw err; // a bug of the page: said there, and in the console
+  }
+  loading.ready();
 }
 
 /** The endpoints grouped by kind; those this server does not serve are marked, not hidden. */
@@ -586,7 +591,12 @@ function rank(kind) {
 }
 
 function init() {
-  app.painter = new Painter($("painter"), { onChange: formChanged });
+  app.painter = new Painter($("painter"), {
+    onChange: () => {
+      clearFieldError($("brush")); // painting is the brush's edit: its errors go, as a typed field's do
+      formChanged();
+    },
+  });
   setUpKey();
   for (const b of document.querySelectorAll("[data-tab]")) b.addEventListener("click", () => selectTab(b.dataset.tab));
   for (const [id, label] of LANGUAGES) {

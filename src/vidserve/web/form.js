@@ -385,6 +385,7 @@ export class SchemaForm {
     const node = el("div", { class: `field kind-${f.kind}`, "data-field": f.name }, el("div", { class: "label-row" }, label, el("code", {}, f.name)), f.control);
     if (s.description) node.append(el("p", { class: "help" }, s.description));
     node.append(el("p", { class: "field-error", role: "alert", hidden: true }));
+    clearOnEdit(node);
     return node;
   }
 
@@ -461,6 +462,22 @@ export class SchemaForm {
     }
     return unclaimed;
   }
+}
+
+/** Hide the errors shown on `target` (a field, or the motion brush's box). */
+export function clearFieldError(target) {
+  const box = target.querySelector(".field-error");
+  box.hidden = true;
+  box.textContent = "";
+  target.classList.remove("invalid");
+}
+
+/** A field's errors go as soon as it is edited (an input or change inside it), without
+ * waiting for the next submit; the other fields' errors stay. */
+function clearOnEdit(target) {
+  const clear = () => target.classList.contains("invalid") && clearFieldError(target);
+  target.addEventListener("input", clear);
+  target.addEventListener("change", clear);
 }
 
 export { FieldError };
