@@ -442,6 +442,8 @@ def _describe_field(prop: dict[str, Any], required: bool, full: bool) -> str:
     enum: list[Any] = prop.get("enum") or next(
         (s["enum"] for s in prop.get("anyOf", []) if "enum" in s), []
     )
+    # A null choice is the field left out: not a value to print as "None".
+    enum = [value for value in enum if value is not None]
     if enum and (full or len(enum) <= _ENUM_SHOWN):
         text += f" one of {', '.join(map(str, enum))}"
     elif enum:

@@ -10,6 +10,8 @@ from pydantic import BaseModel
 
 Loc = tuple[str | int, ...]
 FileKind = Literal["image", "mask", "audio", "video"]
+#: One place a request can name a file: ``(loc, url, kind, needed)`` (see :func:`url_slots`).
+UrlSlot = tuple[Loc, str | None, FileKind, bool]
 
 #: Single-image fields, in the order a start image is looked for.
 IMAGE_FIELDS = ("image_url", "start_image_url", "tail_image_url", "end_image_url")
@@ -24,27 +26,43 @@ class FileInput:
     kind: FileKind
 
 
-def file_inputs(inp: BaseModel) -> list[FileInput]:
-    """Every file ``inp`` names, the start image first."""
-    files: list[FileInput] = []
+def url_slots(inp: BaseModel) -> list[UrlSlot]:
+    """Every place ``inp`` names a file, the start image first: ``(loc, url, kind, needed)``,
+    ``url`` as given (None or empty where none is), ``needed`` where an empty one is a
+    mistake (a required field, a mask's ``mask_url``, an entry of a list). An element's
+    ``frontal_image_url`` is never ``needed`` here: the element rule names a missing one."""
+    slots: list[UrlSlot] = []
+    fields = type(inp).model_fields
 
-    def add(loc: Loc, url: str | None, kind: FileKind = "image") -> None:
-        if url:
-            files.append(FileInput(("body", *loc), url, kind))
+    def add(name: str, kind: FileKind = "image") -> None:
+        needed = name in fields and fields[name].is_required()
+        slots.append(((name,), getattr(inp, name, None), kind, needed))
+
+    def add_list(loc: Loc, urls: list[str] | None) -> None:
+        slots.extend(((*loc, i), url, "image", True) for i, url in enumerate(urls or []))
 
     for name in IMAGE_FIELDS:
-        add((name,), getattr(inp, name, None))
-    add(("static_mask_url",), getattr(inp, "static_mask_url", None), "mask")
+        add(name)
+    add("static_mask_url", "mask")
     for i, mask in enumerate(getattr(inp, "dynamic_masks", None) or []):
-        add(("dynamic_masks", i, "mask_url"), mask.mask_url, "mask")
-    for i, url in enumerate(getattr(inp, "input_image_urls", None) or []):
-        add(("input_image_urls", i), url)
+        slots.append((("dynamic_masks", i, "mask_url"), mask.mask_url, "mask", True))
+    add_list(("input_image_urls",), getattr(inp, "input_image_urls", None))
     for i, element in enumerate(getattr(inp, "elements", None) or []):
-        add(("elements", i, "frontal_image_url"), element.frontal_image_url)
-        for j, url in enumerate(element.reference_image_urls or []):
-            add(("elements", i, "reference_image_urls", j), url)
-    for i, url in enumerate(getattr(inp, "image_urls", None) or []):
-        add(("image_urls", i), url)
-    add(("video_url",), getattr(inp, "video_url", None), "video")
-    add(("audio_url",), getattr(inp, "audio_url", None), "audio")
-    return files
+        slots.append(
+            (("elements", i, "frontal_image_url"), element.frontal_image_url, "image", False)
+        )
+        add_list(("elements", i, "reference_image_urls"), element.reference_image_urls)
+    add_list(("image_urls",), getattr(inp, "image_urls", None))
+    add("video_url", "video")
+    add("audio_url", "audio")
+    return slots
+
+
+def file_inputs(inp: BaseModel) -> list[FileInput]:
+    """Every file ``inp`` names, the start image first."""
+    return [FileInput(("body", *loc), url, kind) for loc, url, kind, _ in url_slots(inp) if url]
+
+
+def missing_urls(inp: BaseModel) -> list[Loc]:
+    """Where ``inp`` gives an empty URL in a place that needs one (``loc`` from ``"body"``)."""
+    return [("body", *loc) for loc, url, _, needed in url_slots(inp) if needed and not url]

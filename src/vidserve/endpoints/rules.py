@@ -10,6 +10,7 @@ Every rule answers with FastAPI-style details naming the field and the rule.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from vidserve.endpoints.effect_scenes import TWO_PHOTO_SCENES
-from vidserve.endpoints.files import FileInput, Loc, file_inputs
+from vidserve.endpoints.files import FileInput, Loc, file_inputs, missing_urls
 
 Detail = dict[str, Any]
 
@@ -34,7 +35,10 @@ MIN_POINTS, MAX_POINTS = 2, 77
 MIN_STORYBOARD, MAX_STORYBOARD = 3, 15
 #: Most images an omni (O1/O3) request takes: elements, reference images and start image.
 MAX_OMNI_IMAGES = 7
-_URL_SCHEMES = ("http://", "https://", "data:")
+_URL_HELP = (
+    "give an http(s) URL, a data URI, or the URL of a file uploaded to this server "
+    "(through /rest/storage or a client's upload_file)"
+)
 _EXCLUSIVE = "Kling takes one of an end frame, a motion brush or a camera control per request"
 
 
@@ -187,16 +191,31 @@ def _audio_errors(inp: BaseModel) -> list[Detail]:
 
 
 def _url_errors(inp: BaseModel) -> list[Detail]:
-    errors = []
+    """Every file URL must be one the worker can fetch: checked here, at submit, so a bad one
+    is a 422 naming the field rather than a request that fails once queued."""
+    errors = [
+        detail(loc[1:], f"the URL is empty: {_URL_HELP}", "url_missing")
+        for loc in missing_urls(inp)
+    ]
     for item in file_inputs(inp):
-        if not item.url.startswith(_URL_SCHEMES):
+        problem = url_problem(item.url)
+        if problem:
             shown = item.url if len(item.url) <= 60 else item.url[:57] + "..."
-            message = (
-                f"{shown!r} is not a URL: give an http(s) URL, a data URI, or a URL this "
-                "server returned (upload files through /rest/storage or the client's upload)"
-            )
-            errors.append(detail(item.loc[1:], message, "url_scheme"))
+            errors.append(detail(item.loc[1:], f"{shown!r} {problem}: {_URL_HELP}", "url_scheme"))
     return errors
+
+
+def url_problem(url: str) -> str | None:
+    """What keeps the fetcher from ``url`` (None: nothing it can tell without fetching)."""
+    if url.startswith("data:"):
+        return None if "," in url else "is a data URI without its data (data:[TYPE][;base64],DATA)"
+    if not url.lower().startswith(("http://", "https://")):
+        return "is not a URL this server can fetch"
+    try:
+        host = urllib.parse.urlsplit(url).hostname
+    except ValueError:
+        return "is not a well-formed URL"
+    return None if host else "names no host"
 
 
 # --- rules on the decoded files -------------------------------------------------------------
