@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +16,7 @@ from PIL import Image
 
 from vidserve.media.video import probe
 
-from helpers import ServerProcess, make_image
+from helpers import REPO, ServerProcess, make_image
 
 pytestmark = [
     pytest.mark.slow,
@@ -132,3 +136,32 @@ def test_models_lists_aliases_and_catalog_ids(client: openai.OpenAI) -> None:
     ids = [m.id for m in client.models.list()]
     assert "kling" in ids and MODEL in ids
     assert "fal-ai/kling-video/v2.6/pro/image-to-video" in ids
+
+
+def readme_python_block() -> str:
+    """The ```python block of the README's "OpenAI's Videos API" section, verbatim."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## OpenAI's Videos API\n", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"^```python\n(.*?)^```$", section, re.DOTALL | re.MULTILINE)
+    assert found, "the section has no ```python block"
+    return found.group(1)
+
+
+def test_the_readmes_example_runs_as_pasted(live: ServerProcess, tmp_path: Path) -> None:
+    (tmp_path / "docs").symlink_to(REPO / "docs")
+    env = {**os.environ, "OPENAI_BASE_URL": f"{live.url}/v1", "OPENAI_API_KEY": "any"}
+    run = subprocess.run(
+        [sys.executable, "-c", readme_python_block()],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    video_id, status, size, seconds = run.stdout.split()
+    assert video_id.startswith("video_") and status == "completed" and seconds == "5"
+    info = probe(tmp_path / "video.mp4")
+    assert f"{info.width}x{info.height}" == size == "720x788"  # as the README's comment says
+    with Image.open(tmp_path / "frame.jpg") as frame:
+        assert frame.size == (info.width, info.height)
