@@ -6,12 +6,22 @@ import asyncio
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection
+from dataclasses import replace
 from typing import Protocol
 
 import pytest
 
 from vidserve.schema import ErrorType, Status
-from vidserve.store.base import CancelOutcome, Job, JobStore, NewJob, Priority, WebhookState
+from vidserve.store.base import (
+    CancelOutcome,
+    Job,
+    JobStore,
+    LimitExceededError,
+    NewJob,
+    Priority,
+    SubmitLimits,
+    WebhookState,
+)
 
 LEASE = 30.0
 
@@ -720,20 +730,64 @@ def test_only_a_hash_of_the_secret_is_kept(store_factory: Callable[[], JobStore]
     assert len(secret) >= 40
 
 
-def test_submission_counts_are_per_owner_and_window(store: JobStore, clock: Clock) -> None:
-    store.create(new("a1", owner="A"))
+def limited(request_id: str, owner: str | None = "A", **limits: int) -> NewJob:
+    return replace(new(request_id, owner=owner), limits=SubmitLimits(**limits))
+
+
+def test_per_minute_limits_count_each_owners_submissions_in_the_window(
+    store: JobStore, clock: Clock
+) -> None:
+    store.create(limited("a1", per_minute=2))
     clock.advance(30)
-    store.create(new("a2", owner="A"))
-    store.create(new("b1", owner="B"))
-    store.create(new("anon"))
-    start = clock.now - 30
-    assert store.submissions_since("A", clock.now - 60) == (2, start)
-    assert store.submissions_since("A", clock.now - 10) == (1, clock.now)
-    assert store.submissions_since(None, clock.now - 60)[0] == 1
-    assert store.active_count("A") == 2
+    store.create(limited("a2", per_minute=2))
+    store.create(limited("b1", owner="B", per_minute=2))
+    with pytest.raises(LimitExceededError) as caught:
+        store.create(limited("a3", per_minute=2))
+    assert caught.value.which == "per_minute" and caught.value.retry_after == pytest.approx(30)
+    assert store.get("a3") is None
+    clock.advance(31)  # a1 left the window
+    store.create(limited("a3", per_minute=2))
+
+
+def test_concurrent_limits_count_queued_and_running_requests(store: JobStore) -> None:
+    store.create(limited("a1", concurrent=2))
+    store.create(limited("a2", concurrent=2))
+    with pytest.raises(LimitExceededError) as caught:
+        store.create(limited("a3", concurrent=2))
+    assert caught.value.which == "concurrent" and caught.value.limit == 2
+    store.create(limited("n1", owner=None, concurrent=2))  # no owner: a scope of its own
     claim(store)
     store.complete("a1", "w1", result={})
-    assert store.active_count("A") == 1 and store.active_count("B") == 1
+    store.create(limited("a3", concurrent=2))
+
+
+def test_limits_hold_exactly_under_concurrent_submits(store: JobStore) -> None:
+    accepted: list[str] = []
+    barrier = threading.Barrier(10)
+
+    def submit(n: int) -> None:
+        barrier.wait()
+        for i in range(5):
+            try:
+                accepted.append(store.create(limited(f"r{n}-{i}", per_minute=17)).request_id)
+            except LimitExceededError:
+                pass
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(accepted) == 17
+
+
+def test_keys_are_found_by_id_revoked_or_not(store: JobStore) -> None:
+    key, _ = store.create_key("a")
+    assert store.get_key(key.id) == key
+    store.revoke_key(key.id)
+    found = store.get_key(key.id)
+    assert found is not None and not found.active
+    assert store.get_key("key_nope") is None
 
 
 def test_usage_sums_completed_results_per_owner_and_endpoint(store: JobStore, clock: Clock) -> None:

@@ -4,16 +4,18 @@ A server on whose store no key was ever created is open (loopback mode): every c
 same anonymous owner, whatever key it sends. Once a key exists, every route that submits, reads a
 request or uploads needs ``Authorization: Key <key>`` (fal's scheme) or ``Authorization: Bearer
 <key>`` (OpenAI's), where the key is ``<id>:<secret>`` as ``vidserve keys create`` prints it
-(the secret alone works too). Requests belong to the key
-that submitted them; another key gets 404 for them, as for a request that does not exist.
+(the secret alone works too). Requests belong to the key that submitted them; another key
+gets 404 for them, as for a request that does not exist.
 
-Key lookups are cached for a few seconds per process, so a revoked key stops working within
-:data:`CACHE_SECONDS` on every API server.
+Revocation: on a SQLite store (one machine) every call looks its key up, so a key is refused
+from the moment ``vidserve keys revoke`` commits. On PostgreSQL (a fleet), lookups are cached
+per API process for :data:`FLEET_CACHE_SECONDS`, and ``keys revoke`` returns only after that
+long: from then on every API server refuses the key. Upload URLs and CDN tokens carry the key
+that asked for them and stop working with it (:func:`grant_valid`).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -22,16 +24,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from vidserve.api.wire import ApiContext
 from vidserve.errors import VidserveError
 from vidserve.store import ApiKey, JobStore
 from vidserve.store.base import secret_hash
 
-CACHE_SECONDS = 5.0
-#: The window of the per-minute limit.
-WINDOW_SECONDS = 60.0
-#: What a client is told to wait when too many of its requests are in flight.
-BUSY_RETRY_SECONDS = 5
+#: How long an API process on a shared (PostgreSQL) store trusts a key lookup: the bound on
+#: how late a revocation reaches every server of a fleet.
+FLEET_CACHE_SECONDS = 1.0
 
 
 class AuthError(VidserveError):
@@ -61,13 +60,20 @@ class _CacheMiss(Exception):  # noqa: N818 - a signal between two functions, not
     """The cache cannot answer without asking the store."""
 
 
+def cache_seconds(store: JobStore) -> float:
+    """How long key lookups on ``store`` are kept: not at all where reads are local and take
+    microseconds (SQLite), :data:`FLEET_CACHE_SECONDS` where they cross a network."""
+    return 0.0 if store.quick_reads else FLEET_CACHE_SECONDS
+
+
 class KeyCache:
     """The store's answers to "are there keys?" and "whose secret is this?", kept for
-    :data:`CACHE_SECONDS`: one lookup per key and process every few seconds, not per call.
+    :func:`cache_seconds`: on a fleet, one lookup per key and process a second, not per call.
     With ``lookup=False`` a method answers from the cache alone or raises ``_CacheMiss``."""
 
     def __init__(self, store: JobStore) -> None:
-        self._store = store
+        self.store = store
+        self.seconds = cache_seconds(store)
         self._lock = threading.Lock()
         self._has_keys: tuple[float, bool] | None = None
         self._found: dict[str, tuple[float, ApiKey | None]] = {}
@@ -75,10 +81,10 @@ class KeyCache:
     def has_keys(self, lookup: bool = True) -> bool:
         now = time.monotonic()
         cached = self._has_keys
-        if cached is None or now - cached[0] >= CACHE_SECONDS:
+        if cached is None or now - cached[0] >= self.seconds:
             if not lookup:
                 raise _CacheMiss
-            cached = self._has_keys = (now, self._store.has_keys())
+            cached = self._has_keys = (now, self.store.has_keys())
         return cached[1]
 
     def find(self, secret: str, lookup: bool = True) -> ApiKey | None:
@@ -86,16 +92,25 @@ class KeyCache:
         digest = secret_hash(secret)  # the secret itself is not kept, even in memory
         with self._lock:
             hit = self._found.get(digest)
-        if hit is not None and now - hit[0] < CACHE_SECONDS:
+        if hit is not None and now - hit[0] < self.seconds:
             return hit[1]
         if not lookup:
             raise _CacheMiss
-        key = self._store.find_key(secret)
+        key = self.store.find_key(secret)
         with self._lock:
             if len(self._found) > 10_000:  # made-up secrets must not grow it without end
                 self._found.clear()
             self._found[digest] = (now, key)
         return key
+
+
+def grant_valid(keys: KeyCache, owner: str | None) -> bool:
+    """Whether an upload grant made for ``owner`` (a key id; None on an open server) still
+    holds: its key is active, or the server is still open. Asked of the store (on a thread)."""
+    if owner is None:
+        return not keys.has_keys()
+    key = keys.store.get_key(owner)
+    return key is not None and key.active
 
 
 def identify(keys: KeyCache, header: str | None, lookup: bool = True) -> Caller:
@@ -132,26 +147,3 @@ async def caller_for(keys: KeyCache, header: str | None) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]
-
-
-def check_limits(ctx: ApiContext, caller: Caller) -> None:
-    """Raise RateLimitError when ``caller`` may not submit now: too many submissions in the
-    last minute, or too many requests queued and running."""
-    key = caller.key
-    per_minute = (key and key.rate_per_minute) or ctx.settings.rate_per_minute
-    concurrent = (key and key.max_concurrent) or ctx.settings.max_concurrent
-    who = "this key" if key else "this server"
-    if per_minute is not None:
-        now = time.time()
-        count, oldest = ctx.store.submissions_since(caller.owner, now - WINDOW_SECONDS)
-        if count >= per_minute:
-            wait = (oldest or now) + WINDOW_SECONDS - now
-            raise RateLimitError(
-                f"Rate limit: {per_minute} requests per minute for {who}",
-                max(1, math.ceil(wait)),
-            )
-    if concurrent is not None and ctx.store.active_count(caller.owner) >= concurrent:
-        raise RateLimitError(
-            f"Too many requests in flight: {concurrent} queued or running at once for {who}",
-            BUSY_RETRY_SECONDS,
-        )

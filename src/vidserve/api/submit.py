@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +21,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from vidserve.api.auth import Caller, check_limits
+from vidserve.api.auth import Caller, RateLimitError
 from vidserve.api.wire import ApiContext, base_url
 from vidserve.endpoints import EndpointSpec, refusals, validate_input
 from vidserve.errors import InputError, NotServedError
@@ -30,8 +31,10 @@ from vidserve.store import (
     Idempotency,
     IdempotencyConflictError,
     Job,
+    LimitExceededError,
     NewJob,
     Priority,
+    SubmitLimits,
 )
 
 IDEMPOTENCY_HEADER = "idempotency-key"
@@ -114,13 +117,12 @@ async def record(
 ) -> Job:
     """Validate ``data`` as ``spec``'s input and record it for ``caller``; or, for a
     repeated ``Idempotency-Key``, the request it made. Rate limits apply (429) to new
-    requests only."""
+    requests only, checked by the store as it records (exact under concurrency)."""
     found = await earlier(ctx, caller, submission.idempotency)
     if found is not None:
         return found
     inp = validate_input(spec, data)
     check_route(ctx.routes[spec.endpoint_id], spec, inp)
-    await run_in_threadpool(check_limits, ctx, caller)
     new = NewJob(
         request_id=request_id or str(uuid.uuid4()),
         endpoint_id=spec.endpoint_id,
@@ -135,8 +137,32 @@ async def record(
         dialect=submission.dialect,
         dialect_fields=submission.dialect_fields,
         idempotency=submission.idempotency,
+        limits=limits_of(ctx, caller),
     )
     try:
         return await run_in_threadpool(ctx.store.create, new)
     except IdempotencyConflictError as exc:  # another process took the key meanwhile
         raise conflict(exc) from None
+    except LimitExceededError as exc:
+        raise too_many(exc, caller) from None
+
+
+def limits_of(ctx: ApiContext, caller: Caller) -> SubmitLimits | None:
+    """The caller's limits: its key's, else the server's (None: none at all)."""
+    key = caller.key
+    per_minute = (key and key.rate_per_minute) or ctx.settings.rate_per_minute
+    concurrent = (key and key.max_concurrent) or ctx.settings.max_concurrent
+    if per_minute is None and concurrent is None:
+        return None
+    return SubmitLimits(per_minute=per_minute, concurrent=concurrent)
+
+
+def too_many(exc: LimitExceededError, caller: Caller) -> RateLimitError:
+    """The 429 for a limit the store found reached."""
+    who = "this key" if caller.key else "this server"
+    retry = max(1, math.ceil(exc.retry_after))
+    if exc.which == "per_minute":
+        return RateLimitError(f"Rate limit: {exc.limit} requests per minute for {who}", retry)
+    return RateLimitError(
+        f"Too many requests in flight: {exc.limit} queued or running at once for {who}", retry
+    )

@@ -27,7 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from vidserve.api.auth import CallerDep
+from vidserve.api.auth import AuthError, Caller, CallerDep, grant_valid
 from vidserve.api.signing import Signer
 from vidserve.api.wire import ApiContext, PayloadTooLargeError, base_url, get_ctx, read_json
 from vidserve.errors import InputError, NotFoundError
@@ -55,28 +55,43 @@ def _signer(ctx: ApiContext) -> Signer:
     return Signer(ctx.settings.secret.encode())
 
 
-def _grant(ctx: ApiContext, file_name: str | None, content_type: str) -> dict[str, str]:
-    """A signed promise: whoever holds it may write this one new key."""
+def _grant(
+    ctx: ApiContext, file_name: str | None, content_type: str, owner: str | None
+) -> dict[str, Any]:
+    """A signed promise: whoever holds it may write this one new key, while the API key that
+    asked for it (``owner``) stands."""
     name = safe_file_name(file_name, "upload.bin")
-    payload = {"key": new_key(name), "name": name, "type": content_type}
+    payload = {"key": new_key(name), "name": name, "type": content_type, "owner": owner}
     return {**payload, "token": _signer(ctx).sign(_UPLOAD, payload, UPLOAD_TTL)}
 
 
-def _claim(ctx: ApiContext, token: str) -> dict[str, Any]:
+async def _still_granted(request: Request, payload: dict[str, Any]) -> None:
+    """AuthError (401) once the key a grant was made for is revoked."""
+    if not await run_in_threadpool(grant_valid, request.app.state.keys, payload.get("owner")):
+        raise AuthError("The API key this upload was granted to is revoked")
+
+
+async def _claim(request: Request, ctx: ApiContext, token: str) -> dict[str, Any]:
     payload = _signer(ctx).verify(_UPLOAD, token)
     if payload is None:
         raise NotFoundError("upload URL is unknown or expired")
+    await _still_granted(request, payload)
     return payload
 
 
-def _check_cdn_token(ctx: ApiContext, request: Request) -> None:
+async def _cdn_owner(ctx: ApiContext, request: Request) -> str | None:
+    """The key a CDN token was made for; InputError (422) without a valid token."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or _signer(ctx).verify(_CDN, token) is None:
+    payload = _signer(ctx).verify(_CDN, token) if scheme.lower() == "bearer" else None
+    if payload is None:
         raise InputError.at(
             ("header", "authorization"),
             "a CDN upload needs 'Bearer <token>' from /rest/storage/auth/token",
             "missing_token",
         )
+    await _still_granted(request, payload)
+    owner: str | None = payload.get("owner")
+    return owner
 
 
 async def _spool(request: Request, ctx: ApiContext, directory: Path) -> Path:
@@ -113,11 +128,11 @@ async def _store_body(
 
 
 @router.post("/rest/storage/auth/token")
-def cdn_token(request: Request, ctx: Ctx, _caller: CallerDep) -> dict[str, str]:
+def cdn_token(request: Request, ctx: Ctx, caller: CallerDep) -> dict[str, str]:
     """A short-lived token for ``/cdn/files/upload`` (fal_client caches it until expiry)."""
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=CDN_TOKEN_TTL - 60)
     return {
-        "token": _signer(ctx).sign(_CDN, {}, CDN_TOKEN_TTL),
+        "token": _signer(ctx).sign(_CDN, {"owner": caller.owner}, CDN_TOKEN_TTL),
         "token_type": "Bearer",
         "base_url": f"{base_url(request)}/cdn",
         "expires_at": expires.isoformat(),
@@ -127,19 +142,19 @@ def cdn_token(request: Request, ctx: Ctx, _caller: CallerDep) -> dict[str, str]:
 @router.post("/cdn/files/upload")
 async def cdn_upload(request: Request, ctx: Ctx) -> dict[str, str]:
     """Store the body; answer with its public URL."""
-    _check_cdn_token(ctx, request)
+    owner = await _cdn_owner(ctx, request)
     content_type = request.headers.get("content-type", "application/octet-stream")
-    grant = _grant(ctx, request.headers.get("x-fal-file-name"), content_type)
+    grant = _grant(ctx, request.headers.get("x-fal-file-name"), content_type, owner)
     stored = await _store_body(request, ctx, grant["key"], grant["name"], content_type)
     return {"access_url": ctx.storage.url(stored.key, base_url(request))}
 
 
 @router.post("/cdn/files/upload/multipart")
-def cdn_multipart_create(request: Request, ctx: Ctx) -> dict[str, str]:
+async def cdn_multipart_create(request: Request, ctx: Ctx) -> dict[str, str]:
     """Start a multipart upload; parts go to ``{access_url}/multipart/{uploadId}/{n}``."""
-    _check_cdn_token(ctx, request)
+    owner = await _cdn_owner(ctx, request)
     content_type = request.headers.get("content-type", "application/octet-stream")
-    grant = _grant(ctx, request.headers.get("x-fal-file-name"), content_type)
+    grant = _grant(ctx, request.headers.get("x-fal-file-name"), content_type, owner)
     return {
         "access_url": ctx.storage.url(grant["key"], base_url(request)),
         "uploadId": grant["token"],
@@ -150,8 +165,8 @@ def cdn_multipart_create(request: Request, ctx: Ctx) -> dict[str, str]:
 async def cdn_multipart_part(
     key: str, upload_id: str, part: int, request: Request, ctx: Ctx
 ) -> JSONResponse:
-    _check_cdn_token(ctx, request)
-    grant = _claim(ctx, upload_id)
+    await _cdn_owner(ctx, request)
+    grant = await _claim(request, ctx, upload_id)
     if grant["key"] != key:
         raise NotFoundError("upload id does not belong to this file")
     etag = await _save_part(request, ctx, upload_id, part)
@@ -162,8 +177,8 @@ async def cdn_multipart_part(
 async def cdn_multipart_complete(
     key: str, upload_id: str, request: Request, ctx: Ctx
 ) -> dict[str, str]:
-    _check_cdn_token(ctx, request)
-    grant = _claim(ctx, upload_id)
+    await _cdn_owner(ctx, request)
+    grant = await _claim(request, ctx, upload_id)
     if grant["key"] != key:
         raise NotFoundError("upload id does not belong to this file")
     await _assemble(request, ctx, upload_id, grant)
@@ -173,13 +188,13 @@ async def cdn_multipart_complete(
 # --- initiate + PUT (both clients) --------------------------------------------------------------
 
 
-async def _initiate(request: Request, ctx: Ctx) -> dict[str, str]:
+async def _initiate(request: Request, ctx: Ctx, caller: Caller) -> dict[str, str]:
     data = await read_json(request, 64 * 1024)
     try:
         body = UploadRequest.model_validate(data)
     except ValueError as exc:
         raise InputError.at(("body",), str(exc)) from None
-    grant = _grant(ctx, body.file_name, body.content_type)
+    grant = _grant(ctx, body.file_name, body.content_type, caller.owner)
     base = base_url(request)
     return {
         "upload_url": f"{base}/files/upload/{grant['token']}",
@@ -188,20 +203,20 @@ async def _initiate(request: Request, ctx: Ctx) -> dict[str, str]:
 
 
 @router.post("/rest/storage/upload/initiate")
-async def initiate(request: Request, ctx: Ctx, _caller: CallerDep) -> dict[str, str]:
+async def initiate(request: Request, ctx: Ctx, caller: CallerDep) -> dict[str, str]:
     """An upload URL to PUT the bytes to (no auth needed), and the file's future URL."""
-    return await _initiate(request, ctx)
+    return await _initiate(request, ctx, caller)
 
 
 @router.post("/rest/storage/upload/initiate-multipart")
-async def initiate_multipart(request: Request, ctx: Ctx, _caller: CallerDep) -> dict[str, str]:
+async def initiate_multipart(request: Request, ctx: Ctx, caller: CallerDep) -> dict[str, str]:
     """As ``initiate``; parts go to ``{upload_url}/{n}``, then ``{upload_url}/complete``."""
-    return await _initiate(request, ctx)
+    return await _initiate(request, ctx, caller)
 
 
 @router.put("/files/upload/{token}")
 async def put_upload(token: str, request: Request, ctx: Ctx) -> dict[str, str]:
-    grant = _claim(ctx, token)
+    grant = await _claim(request, ctx, token)
     content_type = request.headers.get("content-type") or grant["type"]
     stored = await _store_body(request, ctx, grant["key"], grant["name"], content_type)
     return {"file_url": ctx.storage.url(stored.key, base_url(request))}
@@ -209,14 +224,14 @@ async def put_upload(token: str, request: Request, ctx: Ctx) -> dict[str, str]:
 
 @router.put("/files/upload/{token}/{part}")
 async def put_upload_part(token: str, part: int, request: Request, ctx: Ctx) -> JSONResponse:
-    _claim(ctx, token)
+    await _claim(request, ctx, token)
     etag = await _save_part(request, ctx, token, part)
     return JSONResponse({"partNumber": part, "etag": etag}, headers={"ETag": etag})
 
 
 @router.post("/files/upload/{token}/complete")
 async def complete_upload(token: str, request: Request, ctx: Ctx) -> dict[str, str]:
-    grant = _claim(ctx, token)
+    grant = await _claim(request, ctx, token)
     await _assemble(request, ctx, token, grant)
     return {"file_url": ctx.storage.url(grant["key"], base_url(request))}
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from vidserve.api.auth import cache_seconds
 from vidserve.config import Settings
 from vidserve.store import JobStore
 
@@ -83,7 +84,10 @@ def keys(args: argparse.Namespace) -> int:
             return 0
         if args.action == "revoke":
             if store.revoke_key(args.key_id):
-                print(f"revoked {args.key_id}")
+                # API servers of a fleet trust a lookup this long: once it has passed, every
+                # one of them refuses the key (on SQLite, every lookup already does).
+                time.sleep(cache_seconds(store))
+                print(f"revoked {args.key_id}: every API server on this store refuses it now")
                 return 0
             print(f"vidserve: no active key {args.key_id}", file=sys.stderr)
             return 1

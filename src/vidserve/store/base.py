@@ -65,6 +65,30 @@ class IdempotencyConflictError(Exception):
 
 
 @dataclass(frozen=True)
+class SubmitLimits:
+    """What an owner may have: submissions per ``window`` seconds, and requests queued or
+    running at once (None: no limit)."""
+
+    per_minute: int | None = None
+    concurrent: int | None = None
+    window: float = 60.0
+
+
+#: What a caller over its concurrent limit is told to wait, in seconds.
+BUSY_RETRY_SECONDS = 5.0
+
+
+class LimitExceededError(Exception):
+    """A submit over its owner's limits: ``which`` limit, and when to try again."""
+
+    def __init__(self, which: str, limit: int, retry_after: float) -> None:
+        super().__init__(f"{which} limit of {limit} reached")
+        self.which = which
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
 class Idempotency:
     """A submit's ``Idempotency-Key`` and a digest of what it asked for."""
 
@@ -131,6 +155,8 @@ class NewJob:
     #: The dialect's own fields (OpenAI's ``model``, ``size``, ``remixed_from_video_id``).
     dialect_fields: dict[str, Any] = field(default_factory=dict)
     idempotency: Idempotency | None = None
+    #: Checked and recorded in one step with the request (exact under concurrency).
+    limits: SubmitLimits | None = None
 
 
 @dataclass(frozen=True)
@@ -306,6 +332,19 @@ class Heartbeat:
     cancel_requested: bool
 
 
+def limit_exceeded(
+    limits: SubmitLimits, now: float, recent: int, oldest: float | None, active: int
+) -> LimitExceededError | None:
+    """Whether a new submission breaks ``limits``, given the owner's submissions within the
+    window (how many, the oldest one's time) and its requests queued or running."""
+    if limits.per_minute is not None and recent >= limits.per_minute:
+        wait = (oldest if oldest is not None else now) + limits.window - now
+        return LimitExceededError("per_minute", limits.per_minute, max(wait, 0.0))
+    if limits.concurrent is not None and active >= limits.concurrent:
+        return LimitExceededError("concurrent", limits.concurrent, BUSY_RETRY_SECONDS)
+    return None
+
+
 def timeout_message(timeout: float) -> str:
     """The error of a request that missed its start deadline."""
     return f"The request did not start within its {timeout:g} s start timeout"
@@ -327,10 +366,12 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def create(self, job: NewJob) -> Job:
-        """Record a new IN_QUEUE request. With ``job.idempotency``, atomically: when its
-        owner used the key within :data:`IDEMPOTENCY_SECONDS`, the request it names is
-        returned instead (nothing is created) if the body hash matches, and
-        :class:`IdempotencyConflictError` raised if not."""
+        """Record a new IN_QUEUE request. In the same atomic step: with
+        ``job.idempotency``, when its owner used the key within :data:`IDEMPOTENCY_SECONDS`,
+        the request it names is returned instead (nothing is created) if the body hash
+        matches, and :class:`IdempotencyConflictError` raised if not; with ``job.limits``,
+        :class:`LimitExceededError` when the owner already has as many submissions in the
+        window, or requests queued and running, as the limits allow."""
 
     @abc.abstractmethod
     def idempotent(self, owner: str | None, key: str) -> IdempotentRequest | None:
@@ -511,12 +552,8 @@ class JobStore(abc.ABC):
         caller must present an active one; revoking the last key must not open the server)."""
 
     @abc.abstractmethod
-    def submissions_since(self, owner: str | None, since: float) -> tuple[int, float | None]:
-        """How many requests ``owner`` submitted after ``since``, and the oldest one's time."""
-
-    @abc.abstractmethod
-    def active_count(self, owner: str | None) -> int:
-        """How many of ``owner``'s requests are queued or running."""
+    def get_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id, revoked or not; None if there is none."""
 
     @abc.abstractmethod
     def usage(

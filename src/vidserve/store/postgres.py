@@ -49,9 +49,11 @@ from vidserve.store.base import (
     Priority,
     StatusRead,
     StatusView,
+    SubmitLimits,
     UsageRow,
     WebhookState,
     WorkStats,
+    limit_exceeded,
     new_key_material,
     secret_hash,
     timeout_message,
@@ -212,6 +214,9 @@ JOIN LATERAL (
     SELECT * FROM vidserve_requests WHERE request_id = x.id LIMIT 1
 ) AS r ON true
 """
+
+#: The first key of the advisory locks that serialize one owner's submits (rate limits).
+LIMITS_LOCK_SPACE = 0x76696473  # "vids"
 
 #: Key of the advisory lock that serializes migrations across processes ("vidserve").
 MIGRATION_LOCK_KEY = 0x76696473_65727665
@@ -537,6 +542,8 @@ class PostgresJobStore(JobStore):
                     ).fetchone()
                     assert found is not None  # noqa: S101 - keys name requests never removed
                     return _row_to_job(found)
+            if job.limits is not None:
+                self._check_limits(conn, job.owner, job.limits, now)
             row = conn.execute(
                 """
                 INSERT INTO vidserve_requests
@@ -594,6 +601,32 @@ class PostgresJobStore(JobStore):
         return IdempotentRequest(row["request_id"], row["body_hash"]).check(
             job.idempotency.body_hash
         )
+
+    @staticmethod
+    def _check_limits(
+        conn: Connection[DictRow], owner: str | None, limits: SubmitLimits, now: float
+    ) -> None:
+        """Inside the transaction that records a request: LimitExceededError if it breaks
+        ``limits``. A transaction lock on the owner makes the count and the insert one step
+        for every process (other owners do not wait)."""
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LIMITS_LOCK_SPACE, owner or "")
+        )
+        row = conn.execute(
+            """
+            SELECT COUNT(*) FILTER (WHERE created_at > %(since)s) AS recent,
+                   MIN(created_at) FILTER (WHERE created_at > %(since)s) AS oldest,
+                   COUNT(*) FILTER (WHERE status IN ('IN_QUEUE', 'IN_PROGRESS')) AS active
+            FROM vidserve_requests
+            WHERE owner IS NOT DISTINCT FROM %(owner)s
+              AND (created_at > %(since)s OR status IN ('IN_QUEUE', 'IN_PROGRESS'))
+            """,
+            {"owner": owner, "since": now - limits.window},
+        ).fetchone()
+        assert row is not None  # noqa: S101 - an aggregate always returns a row
+        exceeded = limit_exceeded(limits, now, row["recent"], row["oldest"], row["active"])
+        if exceeded is not None:
+            raise exceeded
 
     def idempotent(self, owner: str | None, key: str) -> IdempotentRequest | None:
         """The request ``owner``'s key names, if used within the last day."""
@@ -961,33 +994,19 @@ class PostgresJobStore(JobStore):
             ).fetchone()
         return None if row is None else ApiKey.from_row(row)
 
+    def get_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id, revoked or not."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT * FROM vidserve_api_keys WHERE id = %s", (key_id,)
+            ).fetchone()
+        return None if row is None else ApiKey.from_row(row)
+
     def has_keys(self) -> bool:
         """Whether any key was ever created."""
         with self._pool.connection() as conn:
             row = conn.execute("SELECT 1 FROM vidserve_api_keys LIMIT 1").fetchone()
         return row is not None
-
-    def submissions_since(self, owner: str | None, since: float) -> tuple[int, float | None]:
-        """``owner``'s submissions after ``since`` and the oldest one's time."""
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM vidserve_requests"
-                " WHERE owner IS NOT DISTINCT FROM %s AND created_at > %s",
-                (owner, since),
-            ).fetchone()
-        assert row is not None  # noqa: S101 - an aggregate always returns a row
-        return int(row["n"]), row["oldest"]
-
-    def active_count(self, owner: str | None) -> int:
-        """``owner``'s queued and running requests."""
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT COUNT(*) AS n FROM vidserve_requests WHERE owner IS NOT DISTINCT FROM %s"
-                " AND status IN ('IN_QUEUE', 'IN_PROGRESS')",
-                (owner,),
-            ).fetchone()
-        assert row is not None  # noqa: S101 - an aggregate always returns a row
-        return int(row["n"])
 
     def usage(
         self, owner: str | None, since: float, until: float, *, all_owners: bool = False

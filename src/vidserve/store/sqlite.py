@@ -33,9 +33,11 @@ from vidserve.store.base import (
     Priority,
     StatusRead,
     StatusView,
+    SubmitLimits,
     UsageRow,
     WebhookState,
     WorkStats,
+    limit_exceeded,
     new_key_material,
     secret_hash,
     timeout_message,
@@ -398,6 +400,8 @@ class SQLiteJobStore(JobStore):
                 earlier = self._claim_idempotency_key(conn, job, now)
                 if earlier is not None:
                     return self._get(conn, earlier)
+            if job.limits is not None:
+                self._check_limits(conn, job.owner, job.limits, now)
             conn.execute(
                 """
                 INSERT INTO requests
@@ -453,6 +457,27 @@ class SQLiteJobStore(JobStore):
             (owner, key, job.request_id, job.idempotency.body_hash, now),
         )
         return None
+
+    @staticmethod
+    def _check_limits(
+        conn: sqlite3.Connection, owner: str | None, limits: SubmitLimits, now: float
+    ) -> None:
+        """Inside the write that records a request: LimitExceededError if it breaks
+        ``limits`` (the write lock makes the count and the insert one step)."""
+        row = conn.execute(
+            """
+            SELECT (SELECT COUNT(*) FROM requests WHERE owner IS :owner AND created_at > :since)
+                       AS recent,
+                   (SELECT MIN(created_at) FROM requests
+                    WHERE owner IS :owner AND created_at > :since) AS oldest,
+                   (SELECT COUNT(*) FROM requests
+                    WHERE owner IS :owner AND status IN ('IN_QUEUE', 'IN_PROGRESS')) AS active
+            """,
+            {"owner": owner, "since": now - limits.window},
+        ).fetchone()
+        exceeded = limit_exceeded(limits, now, row["recent"], row["oldest"], row["active"])
+        if exceeded is not None:
+            raise exceeded
 
     def idempotent(self, owner: str | None, key: str) -> IdempotentRequest | None:
         """The request ``owner``'s key names, if used within the last day."""
@@ -823,36 +848,15 @@ class SQLiteJobStore(JobStore):
         )
         return None if row is None else ApiKey.from_row(row)
 
+    def get_key(self, key_id: str) -> ApiKey | None:
+        """The key with this id, revoked or not."""
+        row = self._conn().execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        return None if row is None else ApiKey.from_row(row)
+
     def has_keys(self) -> bool:
         """Whether any key was ever created."""
         query = "SELECT 1 FROM api_keys LIMIT 1"
         return self._conn().execute(query).fetchone() is not None
-
-    def submissions_since(self, owner: str | None, since: float) -> tuple[int, float | None]:
-        """``owner``'s submissions after ``since`` and the oldest one's time."""
-        row = (
-            self._conn()
-            .execute(
-                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM requests"
-                " WHERE owner IS ? AND created_at > ?",
-                (owner, since),
-            )
-            .fetchone()
-        )
-        return int(row["n"]), row["oldest"]
-
-    def active_count(self, owner: str | None) -> int:
-        """``owner``'s queued and running requests."""
-        row = (
-            self._conn()
-            .execute(
-                "SELECT COUNT(*) AS n FROM requests"
-                " WHERE owner IS ? AND status IN ('IN_QUEUE', 'IN_PROGRESS')",
-                (owner,),
-            )
-            .fetchone()
-        )
-        return int(row["n"])
 
     def usage(
         self, owner: str | None, since: float, until: float, *, all_owners: bool = False
