@@ -107,6 +107,7 @@ def png(array: Frame) -> str:
     return data_uri(buf.getvalue())
 
 
+@pytest.mark.timeout(300)  # every image-to-video tier renders, 4K ones included
 def test_every_image_to_video_tier_has_its_size_fps_and_frames(
     server: ServerProcess, client: httpx.Client, tmp_path: Path
 ) -> None:
