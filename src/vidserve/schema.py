@@ -45,6 +45,11 @@ class ErrorType(StrEnum):
     ENGINE = "engine_error"
     WORKER_LOST = "runner_disconnected"  # leases expired more often than attempts allow
     REQUEST_TIMEOUT = "request_timeout"  # not started within X-Fal-Request-Timeout
+    # Infrastructure, never the engine's: workers hand such requests back to the queue rather
+    # than fail them; these name the fault where one must be reported.
+    STORE_UNAVAILABLE = "store_unavailable"  # the job store (database) did not answer
+    STORAGE_FULL = "storage_full"  # file storage (or a worker's disk) has no room left
+    STORAGE_UNAVAILABLE = "storage_unavailable"  # file storage did not answer
 
 
 #: The result call's HTTP status for a request that failed this way (else 500).
@@ -52,6 +57,9 @@ _ERROR_STATUS: dict[str, int] = {
     ErrorType.CANCELLED: 400,
     ErrorType.WORKER_LOST: 503,
     ErrorType.REQUEST_TIMEOUT: 504,
+    ErrorType.STORE_UNAVAILABLE: 503,
+    ErrorType.STORAGE_FULL: 507,  # Insufficient Storage
+    ErrorType.STORAGE_UNAVAILABLE: 503,
 }
 
 

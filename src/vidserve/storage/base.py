@@ -8,6 +8,7 @@ URLs, so result URLs do not change when an operator moves files to another backe
 from __future__ import annotations
 
 import abc
+import errno
 import re
 import secrets
 import urllib.parse
@@ -29,6 +30,26 @@ MAX_PARTS = 10_000
 #: An upload's parts are abandoned this long after its last part arrived: longer than an
 #: upload grant lives (``api.uploads.UPLOAD_TTL``), so it can no longer be completed.
 PARTS_LIFETIME = 2 * 3600.0
+
+
+#: ``errno`` values that mean "no room": a full disk, or a quota reached.
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+class StorageFullError(OSError):
+    """File storage has no room left (a full disk, a quota, a full bucket): writes fail until
+    space is freed. Its message names no server path (the original error is its cause)."""
+
+    def __init__(self, code: int = errno.ENOSPC) -> None:
+        super().__init__(code, "file storage is full")
+
+    def __str__(self) -> str:
+        return "file storage is full"
+
+
+def is_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is an OS error saying there is no room (ENOSPC, EDQUOT)."""
+    return isinstance(exc, OSError) and exc.errno in FULL_ERRNOS
 
 
 class MissingPartError(NotFoundError):

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vidserve.errors import FileTooLargeError, NotFoundError
 from vidserve.storage.base import (
     FILES_PREFIX,
+    FULL_ERRNOS,
     PARTS_PREFIX,
     FileStorage,
     MissingPartError,
+    StorageFullError,
     StoredFile,
     check_part,
     new_key,
@@ -47,26 +49,40 @@ class LocalStorage(FileStorage):
         target = self._resolve(key)
         if target is None:
             raise ValueError(f"malformed storage key {key!r}")
-        target.parent.mkdir(parents=True, exist_ok=True)
         return key, target
+
+    @staticmethod
+    def _write(target: Path, write: Callable[[Path], object]) -> None:
+        """``write`` a temporary ``.part`` file beside ``target``, then rename it into place,
+        so a reader never sees a half-written file. When anything fails, the temporary file
+        (and the folder, if this left it empty) is removed; a full disk or quota raises
+        :class:`StorageFullError`, whose message names no path."""
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+            os.replace(tmp, target)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not empty: it holds other files; keep it
+                target.parent.rmdir()
+            if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
+                raise StorageFullError(exc.errno) from exc
+            raise
 
     def put_file(
         self, src: Path, *, content_type: str, file_name: str, key: str | None = None
     ) -> StoredFile:
         key, target = self._target(file_name, key)
-        # Copy then rename, so a reader never sees a half-written file.
-        tmp = target.with_name(f".{target.name}.part")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, target)
+        self._write(target, lambda tmp: shutil.copyfile(src, tmp))
         return StoredFile(key, content_type, target.name, target.stat().st_size)
 
     def put_bytes(
         self, data: bytes, *, content_type: str, file_name: str, key: str | None = None
     ) -> StoredFile:
         key, target = self._target(file_name, key)
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-            tmp.write(data)
-        os.replace(tmp.name, target)
+        self._write(target, lambda tmp: tmp.write_bytes(data))
         return StoredFile(key, content_type, target.name, len(data))
 
     def read_bytes(self, key: str, max_bytes: int) -> bytes:
@@ -91,10 +107,7 @@ class LocalStorage(FileStorage):
 
     def put_part(self, upload: str, number: int, src: Path) -> None:
         target = self._part(upload, number)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, target)
+        self._write(target, lambda tmp: shutil.copyfile(src, tmp))
 
     def join_parts(
         self, upload: str, numbers: Sequence[int], *, key: str, content_type: str, file_name: str
@@ -106,12 +119,14 @@ class LocalStorage(FileStorage):
             if not path.is_file():
                 raise MissingPartError(number)
         key, target = self._target(file_name, key)
-        tmp = target.with_name(f".{target.name}.part")
-        with open(tmp, "wb") as out:
-            for path in paths:
-                with open(path, "rb") as part:
-                    shutil.copyfileobj(part, out, 1024 * 1024)
-        os.replace(tmp, target)
+
+        def join(tmp: Path) -> None:
+            with open(tmp, "wb") as out:
+                for path in paths:
+                    with open(path, "rb") as part:
+                        shutil.copyfileobj(part, out, 1024 * 1024)
+
+        self._write(target, join)
         shutil.rmtree(self.root / PARTS_PREFIX / upload, ignore_errors=True)
         return StoredFile(key, content_type, target.name, target.stat().st_size)
 

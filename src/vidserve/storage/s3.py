@@ -19,19 +19,22 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from vidserve.errors import FileTooLargeError, NotFoundError
 from vidserve.storage.base import (
+    FULL_ERRNOS,
     PARTS_PREFIX,
     FileStorage,
     MissingPartError,
+    StorageFullError,
     StoredFile,
     check_part,
     new_key,
@@ -62,6 +65,29 @@ MAX_COPY_PART = 5 * 1024 * 1024 * 1024
 
 def _is_missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in _MISSING_CODES
+
+
+#: Error codes of a bucket with no room: MinIO's full drives and bucket quotas.
+_FULL_CODES = frozenset({"XMinioStorageFull", "XMinioAdminBucketQuotaExceeded", "QuotaExceeded"})
+
+
+def _is_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):  # the local disk, for a join's temporary file
+        return exc.errno in FULL_ERRNOS
+    if isinstance(exc, S3UploadFailedError):  # upload_file wraps the ClientError
+        return exc.__context__ is not None and _is_full(exc.__context__)
+    return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _FULL_CODES
+
+
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """Raise :class:`StorageFullError` (its cause the original) when a write finds no room."""
+    try:
+        yield
+    except (OSError, ClientError, S3UploadFailedError) as exc:
+        if _is_full(exc):
+            raise StorageFullError() from exc
+        raise
 
 
 def _build_client(
@@ -170,20 +196,22 @@ class S3Storage(FileStorage):
         size = src.stat().st_size
         # upload_file switches to a parallel multipart upload for big files (8 MiB and up).
         extra = {"ContentType": content_type, "ContentDisposition": self._disposition(name)}
-        self.client.upload_file(str(src), self.bucket, object_key, ExtraArgs=extra)
+        with _writing():
+            self.client.upload_file(str(src), self.bucket, object_key, ExtraArgs=extra)
         return StoredFile(key, content_type, name, size)
 
     def put_bytes(
         self, data: bytes, *, content_type: str, file_name: str, key: str | None = None
     ) -> StoredFile:
         key, name, object_key = self._target(file_name, key)
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=object_key,
-            Body=data,
-            ContentType=content_type,
-            ContentDisposition=self._disposition(name),
-        )
+        with _writing():
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=object_key,
+                Body=data,
+                ContentType=content_type,
+                ContentDisposition=self._disposition(name),
+            )
         return StoredFile(key, content_type, name, len(data))
 
     def read_bytes(self, key: str, max_bytes: int) -> bytes:
@@ -221,7 +249,8 @@ class S3Storage(FileStorage):
         return f"{self.prefix}{PARTS_PREFIX}/{upload}/{number:05d}"
 
     def put_part(self, upload: str, number: int, src: Path) -> None:
-        self.client.upload_file(str(src), self.bucket, self._part_key(upload, number))
+        with _writing():
+            self.client.upload_file(str(src), self.bucket, self._part_key(upload, number))
 
     def join_parts(
         self, upload: str, numbers: Sequence[int], *, key: str, content_type: str, file_name: str
@@ -244,21 +273,30 @@ class S3Storage(FileStorage):
                     raise MissingPartError(number) from None
                 raise
         extra = {"ContentType": content_type, "ContentDisposition": self._disposition(name)}
-        if max(sizes) <= MAX_COPY_PART and min(sizes[:-1], default=MIN_COPY_PART) >= MIN_COPY_PART:
-            self._copy_parts(sources, object_key, extra)
-        else:
-            with tempfile.TemporaryDirectory(prefix="vidserve-join-") as tmp:
-                joined = Path(tmp) / "joined"
-                with open(joined, "wb") as out:
-                    for source in sources:
-                        # Streamed in order (download_fileobj writes at the object's own
-                        # offsets, from the start of the file).
-                        obj = self.client.get_object(Bucket=self.bucket, Key=source)
-                        with contextlib.closing(obj["Body"]) as body:
-                            shutil.copyfileobj(body, out, 1024 * 1024)
-                self.client.upload_file(str(joined), self.bucket, object_key, ExtraArgs=extra)
+        with _writing():
+            if (
+                max(sizes) <= MAX_COPY_PART
+                and min(sizes[:-1], default=MIN_COPY_PART) >= MIN_COPY_PART
+            ):
+                self._copy_parts(sources, object_key, extra)
+            else:
+                self._join_here(sources, object_key, extra)
         self._drop_parts(upload)
         return StoredFile(key, content_type, name, sum(sizes))
+
+    def _join_here(self, sources: list[str], object_key: str, extra: dict[str, str]) -> None:
+        """Join the parts in a local temporary file (removed however this ends), then upload
+        it."""
+        with tempfile.TemporaryDirectory(prefix="vidserve-join-") as tmp:
+            joined = Path(tmp) / "joined"
+            with open(joined, "wb") as out:
+                for source in sources:
+                    # Streamed in order (download_fileobj writes at the object's own offsets,
+                    # from the start of the file).
+                    obj = self.client.get_object(Bucket=self.bucket, Key=source)
+                    with contextlib.closing(obj["Body"]) as body:
+                        shutil.copyfileobj(body, out, 1024 * 1024)
+            self.client.upload_file(str(joined), self.bucket, object_key, ExtraArgs=extra)
 
     def _copy_parts(self, sources: list[str], object_key: str, extra: dict[str, str]) -> None:
         started = self.client.create_multipart_upload(

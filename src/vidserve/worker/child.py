@@ -13,7 +13,8 @@ two sides speak a small typed protocol over two one-way pipes::
 The child writes the MP4 into the request's work directory itself, so no frames cross the
 pipe. A child that dies (a segfault, the kernel's OOM killer) or reports a fatal failure
 (out of memory) is replaced; the request it ran fails with ``engine_crashed`` or
-``out_of_memory``. A cancel is passed on as :class:`Cancel`; a child that has not stopped
+``out_of_memory``. A full disk is reported as ``storage_full``: the worker hands the request
+back rather than fail it. A cancel is passed on as :class:`Cancel`; a child that has not stopped
 within ``cancel_timeout`` seconds (one denoising step of a big model can take that long) is
 killed and replaced.
 """
@@ -39,6 +40,8 @@ from typing import Any, NoReturn
 from vidserve.engines.base import Engine, RenderedAudio, RenderedVideo, RunContext, VideoRequest
 from vidserve.engines.diffusers.common import OFFLINE_ENV
 from vidserve.errors import CancelledError, EngineError
+from vidserve.schema import ErrorType
+from vidserve.worker.faults import Fault, describe, fault_of
 
 logger = logging.getLogger(__name__)
 
@@ -408,7 +411,9 @@ def _run(engine: Engine, message: Generate, cancel: threading.Event, events: Con
         if _out_of_memory(exc):
             return Failed(f"out of memory: {exc}", "out_of_memory", fatal=True)
         traceback.print_exc()
-        return Failed(f"{type(exc).__name__}: {exc}", "engine_error")
+        if fault_of(exc) is Fault.STORAGE_FULL:  # the work directory's disk: not the engine's
+            return Failed(Fault.STORAGE_FULL.what, ErrorType.STORAGE_FULL)
+        return Failed(describe(exc), ErrorType.ENGINE)
 
 
 def _out_of_memory(exc: BaseException) -> bool:

@@ -17,6 +17,7 @@ from vidserve.storage import FileStorage
 from vidserve.storage.base import PARTS_LIFETIME
 from vidserve.store import JobStore
 from vidserve.webhooks.dispatcher import WebhookDispatcher
+from vidserve.worker.faults import fault_of
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +85,21 @@ class Housekeeper:
         return dropped
 
     def _loop(self) -> None:
+        failing = False
         while not self._stop.wait(self.interval):
             try:
                 self.run_once()
-            except Exception:
-                # A store or storage hiccup must not end the chores for good.
-                logger.exception("housekeeping round failed; retrying")
+            except Exception as exc:
+                # A store or storage hiccup must not end the chores for good. An outage is
+                # reported once, not at every round; anything else each time.
+                if fault_of(exc, storage=True) is None:
+                    logger.exception("housekeeping round failed; retrying")
+                elif not failing:
+                    logger.warning(
+                        "housekeeping round failed (%s: %s); retrying", type(exc).__name__, exc
+                    )
+                failing = True
+            else:
+                if failing:
+                    logger.info("housekeeping rounds work again")
+                failing = False
