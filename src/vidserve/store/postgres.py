@@ -33,6 +33,7 @@ from psycopg import AsyncConnection, Connection
 from psycopg.rows import DictRow, dict_row, tuple_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
+from psycopg_pool.base import AttemptWithBackoff
 
 from vidserve.schema import ErrorType, LogLevel, Status
 from vidserve.store.base import (
@@ -223,6 +224,11 @@ MIGRATION_LOCK_KEY = 0x76696473_65727665
 
 #: How long opening the store waits for its first connection.
 CONNECT_TIMEOUT = 30.0
+#: The longest wait between two attempts to replace a lost connection, and how long a call
+#: waits for a connection from the pool: service returns within a fraction of a second of
+#: the database, and while it is away calls fail in seconds, not half a minute.
+RECONNECT_MAX_DELAY = 0.5
+POOL_TIMEOUT = 5.0
 #: How long a status read on the event loop waits for its answer.
 STATUS_READ_TIMEOUT = 10.0
 
@@ -347,6 +353,28 @@ def _row_to_job(row: DictRow) -> Job:
     )
 
 
+class _PromptReconnect(AttemptWithBackoff):
+    """psycopg_pool's reconnection schedule (1, 2, 4, 8, 16 s ...: 6 to 20 s of silence
+    after an outage), started sooner and capped at :data:`RECONNECT_MAX_DELAY`."""
+
+    INITIAL_DELAY = 0.1
+
+    def update_delay(self, now: float) -> None:
+        super().update_delay(now)
+        self.delay = min(self.delay, RECONNECT_MAX_DELAY)
+
+
+class _Pool(ConnectionPool[Connection[DictRow]]):
+    """A pool that replaces lost connections on :class:`_PromptReconnect`'s schedule. It
+    overrides psycopg_pool's private ``_add_connection`` (psycopg-pool is pinned below 3.4
+    for it; tests/faults/test_postgres_outage.py measures the recovery)."""
+
+    def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
+        super()._add_connection(
+            attempt or _PromptReconnect(timeout=self.reconnect_timeout), growing
+        )
+
+
 def migrate(conn: Connection[Any], steps: list[tuple[str, ...]] | None = None) -> int:
     """Bring the schema on ``conn`` (an autocommit connection) up to date with ``steps``
     (default :data:`MIGRATIONS`), in one transaction under an advisory lock. Returns the
@@ -408,7 +436,7 @@ class PostgresJobStore(JobStore):
         # Status reads from an event loop: its loop and connection (see read_status).
         self._async: tuple[asyncio.AbstractEventLoop, AsyncConnection[DictRow]] | None = None
         self._async_lock = threading.Lock()
-        self._pool: ConnectionPool[Connection[DictRow]] = ConnectionPool(
+        self._pool: ConnectionPool[Connection[DictRow]] = _Pool(
             dsn,
             connection_class=Connection[DictRow],
             kwargs={"autocommit": True, "row_factory": dict_row},
@@ -416,6 +444,7 @@ class PostgresJobStore(JobStore):
             max_size=pool_size,
             open=False,
             name="vidserve-store",
+            timeout=POOL_TIMEOUT,
         )
         try:
             self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
