@@ -125,6 +125,10 @@ class Settings:
     allow_hosts: tuple[str, ...] = ()
     # Largest accepted request body (data URIs make bodies big).
     max_body_bytes: int = 64 * 1024 * 1024
+    # Seconds a connection has to send a request's head (request line and headers), from
+    # when it opens or the next request's first byte (VIDSERVE_HEADER_TIMEOUT; 0: no limit).
+    # Slower clients are disconnected: uvicorn has no such timeout of its own (slowloris).
+    header_timeout: float = 10.0
     # Largest file accepted through the storage upload routes.
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
     # Signs upload URLs and derives the webhook signing key. Empty: the one kept in the job
@@ -184,6 +188,7 @@ class Settings:
             max_attempts=_int(env, "VIDSERVE_MAX_ATTEMPTS", base.max_attempts),
             fetch_timeout=_float(env, "VIDSERVE_FETCH_TIMEOUT", base.fetch_timeout),
             max_body_bytes=_int(env, "VIDSERVE_MAX_BODY_BYTES", base.max_body_bytes),
+            header_timeout=_float(env, "VIDSERVE_HEADER_TIMEOUT", base.header_timeout),
             access_log=_flag(env, "VIDSERVE_ACCESS_LOG", base.access_log),
             secret=env.get("VIDSERVE_SECRET", ""),
             store=env.get("VIDSERVE_STORE", ""),
@@ -215,5 +220,7 @@ class Settings:
             raise ConfigError(f"webhook_attempts must be >= 1, got {self.webhook_attempts}")
         if self.webhook_first_delay <= 0:
             raise ConfigError(f"webhook_first_delay must be > 0, got {self.webhook_first_delay}")
+        if self.header_timeout < 0:
+            raise ConfigError(f"header_timeout must be >= 0, got {self.header_timeout}")
         if self.heartbeat_interval * 4 > self.lease_seconds:
             raise ConfigError("lease_seconds must be at least 4 heartbeat intervals")

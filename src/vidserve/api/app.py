@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
@@ -28,8 +30,15 @@ from vidserve.api import (
     webhooks,
 )
 from vidserve.api.auth import AuthError, KeyCache, RateLimitError
+from vidserve.api.reads import (
+    RETRY_AFTER,
+    Failure,
+    Outage,
+    StoreHealth,
+    StoreUnavailableError,
+)
 from vidserve.api.routing import FalRoutingMiddleware
-from vidserve.api.wire import ERROR_TYPE_HEADER, ApiContext, PayloadTooLargeError
+from vidserve.api.wire import ERROR_TYPE_HEADER, ApiContext, PayloadTooLargeError, route_path
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS
 from vidserve.engines.config import load_engines_config
@@ -119,6 +128,97 @@ async def _too_large(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=413)
 
 
+def failure_response(request: Request, failure: Failure, detail: str) -> JSONResponse:
+    """The answer to a request the store or storage failed (503 with ``Retry-After``, or
+    507 for a full disk), in the request's dialect; ``detail`` names no host and no path."""
+    status = 507 if failure is Failure.FULL else 503
+    code = failure.value if failure is not Failure.BUSY else Failure.DOWN.value
+    headers = {ERROR_TYPE_HEADER: code}
+    if status == 503:
+        headers |= {"Retry-After": str(RETRY_AFTER), "X-Fal-Retryable": "true"}
+    if openai_videos.speaks_openai(request):
+        error = {"message": detail, "type": "server_error", "param": None, "code": code}
+        return JSONResponse({"error": error}, status_code=status, headers=headers)
+    return JSONResponse({"detail": detail, "error_type": code}, status_code=status, headers=headers)
+
+
+def unavailable_detail(outage: Outage) -> str:
+    return f"The job store is unavailable ({outage.reason}); retry shortly"
+
+
+_FULL_DETAIL = "The server's disk is full: nothing more can be stored until space is freed"
+_BUSY_DETAIL = "The job store is busy; retry shortly"
+
+
+async def _store_failed(request: Request, exc: Exception) -> Response:
+    """A store error (or a full disk): 503 or 507, never a traceback; other OS errors 500."""
+    health: StoreHealth = request.app.state.ctx.health
+    failure = health.note(exc)
+    if failure is None:
+        return await _in_dialect(_unexpected)(request, exc)
+    if failure is Failure.FULL:
+        logger.warning("%s %s: no space left (%s)", request.method, request.url.path, _kind(exc))
+        return failure_response(request, failure, _FULL_DETAIL)
+    if failure is Failure.BUSY:
+        logger.warning("%s %s: store busy (%s)", request.method, request.url.path, _kind(exc))
+        return failure_response(request, failure, _BUSY_DETAIL)
+    outage = health.down or Outage(0.0, "the database does not answer")
+    return failure_response(request, failure, unavailable_detail(outage))
+
+
+def _kind(exc: Exception) -> str:
+    """An error's type and SQLSTATE or errno, for a log line (its message may be long)."""
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "errno", None)
+    return type(exc).__name__ + (f" {code}" if code else "")
+
+
+class StoreGate:
+    """ASGI middleware: while the store is down (:class:`~vidserve.api.reads.StoreHealth`),
+    every request that needs it is answered 503 with ``Retry-After`` at once, without
+    touching the store; what needs no store (health, docs, the catalog, the playground)
+    is served as ever."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            health: StoreHealth = scope["app"].state.ctx.health
+            outage = health.down
+            if outage is not None and needs_store(route_path(scope)):
+                health.watch()
+                response = failure_response(
+                    Request(scope), Failure.DOWN, unavailable_detail(outage)
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+#: Paths served without the job store (and their prefixes).
+_STORELESS = frozenset(
+    {
+        "/",
+        "/health",
+        "/models",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi/queue/openapi.json",
+        "/.well-known/jwks.json",
+        "/rest/.well-known/jwks.json",
+        "/v1/models",
+    }
+)
+_STORELESS_PREFIXES = ("/playground/", "/v1/models/")
+
+
+def needs_store(path: str) -> bool:
+    """Whether the route at ``path`` uses the job store."""
+    return path not in _STORELESS and not path.startswith(_STORELESS_PREFIXES)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse(
@@ -200,8 +300,10 @@ def create_app(
     app.state.ctx = ApiContext(replace(settings, secret=secret), store, storage, routes)
     app.state.keys = KeyCache(store)
     # Added last, runs first: fal host names and the proxy route become our paths, then
-    # every answer gets a request id, then status polls are answered before routing.
+    # every answer gets a request id, then a store that is down is answered 503 at once,
+    # then status polls are answered before routing.
     app.add_middleware(queue.StatusPolls)
+    app.add_middleware(StoreGate)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(FalRoutingMiddleware, run_owners={eid.split("/", 1)[0] for eid in ENDPOINTS})
     for cls, handler in (
@@ -215,6 +317,15 @@ def create_app(
         (Exception, _unexpected),
     ):
         app.add_exception_handler(cls, _in_dialect(handler))
+    # Store errors and full disks answer 503/507 in either dialect, and are not re-raised
+    # (a handler for ``Exception`` is: the server would log a traceback per request while
+    # the database is down). psycopg is registered only if loaded: SQLite servers never
+    # import it, and then no store call can raise its errors.
+    failures: list[type[Exception]] = [StoreUnavailableError, sqlite3.OperationalError, OSError]
+    if "psycopg" in sys.modules:
+        failures.append(sys.modules["psycopg"].OperationalError)
+    for cls in failures:
+        app.add_exception_handler(cls, _store_failed)
     app.include_router(meta.router)
     app.include_router(files.router)
     app.include_router(uploads.router)

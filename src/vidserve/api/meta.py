@@ -6,11 +6,12 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic.json_schema import models_json_schema
 
 from vidserve import __version__
 from vidserve.api.auth import CallerDep
+from vidserve.api.reads import HEALTH_WAIT, RETRY_AFTER
 from vidserve.api.wire import ApiContext, base_url, get_ctx, spec_for
 from vidserve.endpoints import ENDPOINTS, EndpointSpec
 from vidserve.schema import File, Status
@@ -23,10 +24,26 @@ Ctx = Annotated[ApiContext, Depends(get_ctx)]
 
 
 @router.get("/health", tags=["ops"])
-def health(ctx: Ctx) -> dict[str, Any]:
-    """Liveness and store reachability."""
-    ctx.store.get("health-check")  # a cheap query: raises if the store is unreachable
-    return {"status": "ok", "version": __version__, "endpoints": sorted(ENDPOINTS)}
+async def health(ctx: Ctx) -> JSONResponse:
+    """Liveness and store reachability: 200 and ``"status": "ok"`` when the store answers;
+    503 with ``Retry-After`` and ``"status": "unavailable"`` when it does not (``store``
+    says why, and for how long), at once while the store is known to be down."""
+    body: dict[str, Any] = {"status": "ok", "version": __version__, "endpoints": sorted(ENDPOINTS)}
+    if ctx.health.down is None:
+        await ctx.health.check(HEALTH_WAIT)  # a cheap read on each of the store's paths
+    outage = ctx.health.down
+    if outage is None:
+        return JSONResponse({**body, "store": {"status": "ok"}})
+    store = {
+        "status": "unavailable",
+        "reason": outage.reason,
+        "down_seconds": round(time.monotonic() - outage.since, 1),
+    }
+    return JSONResponse(
+        {**body, "status": "unavailable", "store": store},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
 
 
 @router.get("/metrics", tags=["ops"], response_class=PlainTextResponse)

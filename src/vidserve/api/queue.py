@@ -22,6 +22,7 @@ from vidserve.api.auth import Caller, CallerDep, caller_for
 from vidserve.api.headers import output_lifetime, request_timeout, webhook_url
 from vidserve.api.submit import Submission, digest, idempotency_key, record
 from vidserve.api.wire import (
+    MAX_INPUT_KEYS,
     REQUEST_ID_HEADER,
     ApiContext,
     base_url,
@@ -82,17 +83,19 @@ async def create_job(request: Request, ctx: ApiContext, endpoint_id: str, caller
     webhook = await run_in_threadpool(
         webhook_url, request.query_params.get("fal_webhook"), ctx.settings.allow_hosts
     )
-    data = await read_json(request, ctx.settings.max_body_bytes)
+    data = await read_json(request, ctx.settings.max_body_bytes, MAX_INPUT_KEYS)
+    idempotency = None
+    if key is not None:  # digested on a thread: a body with large data URIs takes a while
+        body_hash = await run_in_threadpool(
+            digest, spec.endpoint_id, data, webhook, priority, start_timeout, lifetime
+        )
+        idempotency = Idempotency(key, body_hash)
     submission = Submission(
         priority=priority,
         webhook_url=webhook,
         start_timeout=start_timeout,
         output_lifetime=lifetime,
-        idempotency=None
-        if key is None
-        else Idempotency(
-            key, digest(spec.endpoint_id, data, webhook, priority, start_timeout, lifetime)
-        ),
+        idempotency=idempotency,
     )
     return await record(ctx, request, spec, data, caller, submission)
 
@@ -141,7 +144,14 @@ async def _events(
     last_sent = time.monotonic()
     while True:
         # Logs are read only when the client asked for them.
-        view = await ctx.reader.read(request_id, last_seq if with_logs else None)
+        try:
+            view = await ctx.reader.read(request_id, last_seq if with_logs else None)
+        except Exception as exc:
+            if ctx.health.note(exc) is None:
+                raise
+            # The store failed: end the stream (the client polls or reconnects, and is
+            # answered 503 until the store is back).
+            return
         assert view is not None  # noqa: S101 - requests are never deleted while streamed
         state = (view.status, view.position, view.progress)
         if state != last_state or view.logs:

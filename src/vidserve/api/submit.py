@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from vidserve.api.auth import Caller, RateLimitError
 from vidserve.api.wire import ApiContext, base_url
 from vidserve.endpoints import EndpointSpec, refusals, validate_input
+from vidserve.endpoints.files import file_inputs, file_limit
 from vidserve.errors import InputError, NotServedError
 from vidserve.serving import Route
 from vidserve.store import (
@@ -95,6 +96,80 @@ async def earlier(ctx: ApiContext, caller: Caller, idempotency: Idempotency | No
     return await run_in_threadpool(ctx.store.get, request_id)
 
 
+def validated(spec: EndpointSpec, data: Any, max_image_bytes: int) -> BaseModel:
+    """``data`` validated as ``spec``'s input, its data URIs within their fields' limits."""
+    inp = validate_input(spec, data)
+    errors = data_uri_errors(inp, max_image_bytes)
+    if errors:
+        raise InputError(errors)
+    return inp
+
+
+def data_uri_size(uri: str, limit: int) -> int:
+    """How many bytes the data URI ``uri`` holds, from its length (no decoding, no copy):
+    exact for base64 without line breaks and for percent-encoding; the whitespace base64
+    may carry is counted only when it could matter, with a size over ``limit``. Counted in
+    steps: a call holds the GIL (and the event loop) for a millisecond at most."""
+    comma = uri.find(",", 5, 5 + _MAX_HEADER)
+    if comma < 0:
+        return len(uri)
+    start, end = comma + 1, len(uri)
+    if uri[5:comma].lower().endswith(";base64"):
+        tail = uri[-8:].rstrip()
+        pad = 2 if tail.endswith("==") else 1 if tail.endswith("=") else 0
+        size = (end - start) * 3 // 4 - pad
+        # Line breaks and spaces do not count (the decoder skips them); base64 that has
+        # them (MIME's, 76 characters a line) has them from its first line on.
+        if size > limit and any(c in uri[start : start + 4096] for c in _SPACES):
+            size = (end - start - _count(uri, _SPACES, start, end)) * 3 // 4 - pad
+        return size
+    if end - start <= limit:
+        return end - start
+    return end - start - 2 * _count(uri, "%", start, end)
+
+
+#: The longest data URI header looked at (``data:`` media type, parameters, ``;base64``).
+_MAX_HEADER = 1024
+_SPACES = " \t\r\n"
+#: Characters of a string counted in one call.
+_COUNT_STEP = 1 << 20
+
+
+def _count(text: str, chars: str, start: int, end: int) -> int:
+    """How many of ``chars`` ``text[start:end]`` holds."""
+    return sum(
+        text.count(char, at, min(at + _COUNT_STEP, end))
+        for char in chars
+        for at in range(start, end, _COUNT_STEP)
+    )
+
+
+def data_uri_errors(inp: BaseModel, max_image_bytes: int) -> list[dict[str, Any]]:
+    """A 422 detail for each data URI in ``inp`` larger than its field's file limit (the
+    worker would refuse it once queued; here the submit is refused, naming the field)."""
+    errors: list[dict[str, Any]] = []
+    for item in file_inputs(inp):
+        if not item.url.startswith("data:"):
+            continue
+        limit = file_limit(item.kind, max_image_bytes)
+        size = data_uri_size(item.url, limit)
+        if size > limit:
+            errors.append(
+                {
+                    "loc": list(item.loc),
+                    "msg": f"the file is {_mb(size)}, over the {_mb(limit)} limit for an "
+                    f"input file",
+                    "type": "file_too_large",
+                    "ctx": {"max_size": limit},
+                }
+            )
+    return errors
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.3g} MB"
+
+
 def check_route(route: Route, spec: EndpointSpec, inp: BaseModel) -> None:
     """NotServedError when no engine here makes the endpoint's kind; InputError naming each
     field that asks its engine for what it cannot do."""
@@ -121,7 +196,8 @@ async def record(
     found = await earlier(ctx, caller, submission.idempotency)
     if found is not None:
         return found
-    inp = validate_input(spec, data)
+    # Off the event loop: a large input costs its validation, and its data URIs a look.
+    inp = await run_in_threadpool(validated, spec, data, ctx.settings.max_input_bytes)
     check_route(ctx.routes[spec.endpoint_id], spec, inp)
     new = NewJob(
         request_id=request_id or str(uuid.uuid4()),

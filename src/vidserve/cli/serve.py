@@ -5,6 +5,7 @@ for a fleet), and each runs the housekeeper (start timeouts, expired files, webh
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import gc
 import ipaddress
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from vidserve import __version__
 from vidserve.config import Settings
@@ -110,11 +111,21 @@ def _serve_http(parts: Parts, role: str, routes: Mapping[str, Route] | None = No
         _redacted(settings.store_url),
         settings.storage_url,
     )
-    run_http(app, settings.host, settings.port, access_log=settings.access_log)
+    run_http(
+        app,
+        settings.host,
+        settings.port,
+        access_log=settings.access_log,
+        header_timeout=settings.header_timeout,
+    )
 
 
-def run_http(app: Any, host: str, port: int, **options: Any) -> None:
-    """Serve ``app`` with uvicorn (``options`` go to ``uvicorn.run``).
+def run_http(
+    app: Any, host: str, port: int, *, header_timeout: float = 0.0, **options: Any
+) -> None:
+    """Serve ``app`` with uvicorn (``options`` go to ``uvicorn.run``); with a
+    ``header_timeout`` (seconds; 0: none), a connection must send each request's head
+    within that long (see :func:`header_deadline_protocol`).
 
     What was built before serving (the app, its schemas, the imported libraries) lives as
     long as the process. ``gc.freeze()`` takes it out of the collector's sight: a full
@@ -123,8 +134,86 @@ def run_http(app: Any, host: str, port: int, **options: Any) -> None:
     import uvicorn
 
     gc.freeze()
+    if header_timeout > 0 and "http" not in options:
+        options["http"] = header_deadline_protocol(header_timeout)
     options = {"log_level": "info", "timeout_graceful_shutdown": 5, **options}
     uvicorn.run(app, host=host, port=port, **options)
+
+
+#: What a connection that did not send a request head in time is answered, if it sent some
+#: of one (one that sent nothing is just closed, as a browser's spare connection may be).
+_HEAD_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def header_deadline_protocol(seconds: float) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol (httptools where installed, else h11: what its "auto"
+    picks) with a deadline on request heads (:class:`HeadDeadline`), which uvicorn does
+    not have: its only timer, ``timeout_keep_alive``, runs between requests and stops at a
+    connection's first byte, so a client that opens a connection and sends a header line
+    now and then (slowloris) holds it, and a file descriptor, for ever."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    return type("HeadDeadlineProtocol", (HeadDeadline, AutoHTTPProtocol), {"head_timeout": seconds})
+
+
+class HeadDeadline:
+    """Mixed into a uvicorn HTTP protocol: each request's head must arrive within
+    ``head_timeout`` seconds. The deadline starts when a connection opens, and again when
+    the first bytes of a request after a completed response arrive; it ends when the
+    request's head has been parsed (the request's body and the response are not bound by
+    it). Bytes arriving slowly do not extend it. A connection past it is closed, with a 408
+    if it sent part of a head; one upgraded to another protocol is left alone."""
+
+    head_timeout: float
+    # The protocol's own (uvicorn's H11Protocol and HttpToolsProtocol have them).
+    cycle: Any
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    client: tuple[str, int] | None
+    _head_timer: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        cycle = self.cycle
+        if self._head_timer is None and (cycle is None or cycle.response_complete):
+            self._arm_head_timer()  # the next request is on its way
+        if self._head_timer is not None:
+            self._head_bytes += len(data)
+        super().data_received(data)  # type: ignore[misc]
+        if self.cycle is not cycle:  # a request's head arrived
+            self._disarm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def _arm_head_timer(self) -> None:
+        self._head_bytes = 0
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        transport = self.transport
+        if transport.is_closing() or transport.get_protocol() is not cast(Any, self):
+            return
+        peer = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+        logger.info(
+            "closing the connection of %s: no request head in %g s", peer, self.head_timeout
+        )
+        if self._head_bytes:
+            transport.write(_HEAD_TIMEOUT_RESPONSE)
+        transport.close()
 
 
 def is_loopback(host: str) -> bool:

@@ -13,6 +13,20 @@ FileKind = Literal["image", "mask", "audio", "video"]
 #: One place a request can name a file: ``(loc, url, kind, needed)`` (see :func:`url_slots`).
 UrlSlot = tuple[Loc, str | None, FileKind, bool]
 
+#: The largest audio input (a minute of WAV is about 10 MB) and video input (fal's lipsync
+#: limit); images and masks: the server's ``VIDSERVE_MAX_INPUT_BYTES``.
+AUDIO_MAX_BYTES = 50 * 1024 * 1024
+VIDEO_MAX_BYTES = 100 * 1024 * 1024
+
+
+def file_limit(kind: FileKind, max_image_bytes: int) -> int:
+    """The most bytes an input file of ``kind`` may hold: images and masks
+    ``max_image_bytes``, audio and video their own caps."""
+    if kind in ("image", "mask"):
+        return max_image_bytes
+    return AUDIO_MAX_BYTES if kind == "audio" else VIDEO_MAX_BYTES
+
+
 #: Single-image fields, in the order a start image is looked for.
 IMAGE_FIELDS = ("image_url", "start_image_url", "tail_image_url", "end_image_url")
 

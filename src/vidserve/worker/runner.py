@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS, EndpointSpec, validate_input
-from vidserve.endpoints.files import FileInput, FileKind
+from vidserve.endpoints.files import AUDIO_MAX_BYTES, VIDEO_MAX_BYTES, FileInput, FileKind
 from vidserve.engines.base import (
     Engine,
     RenderedAudio,
@@ -57,9 +57,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Largest audio input (a minute of WAV is about 10 MB); videos: fal's lipsync limit.
-AUDIO_MAX_BYTES = 50 * 1024 * 1024
-VIDEO_MAX_BYTES = 100 * 1024 * 1024
 VIDEO_FETCH_SECONDS = 30.0
 #: Audio inputs are decoded at this rate: full speech bandwidth for the output's track.
 AUDIO_RATE = 44_100
