@@ -11,6 +11,7 @@ import pytest
 
 from vidserve.engines.base import Image
 
+from fakes import Harness
 from helpers import ServerProcess, unavailable
 
 
@@ -52,3 +53,12 @@ def server_factory(tmp_path: Path) -> Iterator[Any]:
     yield start
     for srv in started:
         srv.stop()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    """The app in process on SQLite and a local folder (see :class:`fakes.Harness`)."""
+    h = Harness(tmp_path)
+    with h.client:
+        yield h
+    h.store.close()

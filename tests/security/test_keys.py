@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,6 @@ from helpers import data_uri, make_image
 V1 = "fal-ai/kling-video/v1/standard/image-to-video"
 O1 = "fal-ai/kling-video/o1/standard/image-to-video"
 BODY = {"prompt": "a car on a road", "image_url": data_uri(make_image(640, 360))}
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(tmp_path)
-    with h.client:
-        yield h
-    h.store.close()
 
 
 def key_header(h: Harness, name: str, **limits: int) -> dict[str, str]:

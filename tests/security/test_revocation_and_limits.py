@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,14 +23,6 @@ from pg import fresh_database, require_postgres
 
 V1 = "fal-ai/kling-video/v1/standard/image-to-video"
 BODY = {"prompt": "a car on a road", "image_url": data_uri(make_image(640, 360))}
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    h = Harness(tmp_path)
-    with h.client:
-        yield h
-    h.store.close()
 
 
 def test_a_revoked_key_is_refused_on_every_route_at_once(harness: Harness) -> None:
