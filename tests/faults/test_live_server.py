@@ -131,9 +131,12 @@ def test_huge_bodies_do_not_stall_the_event_loop(server: ServerProcess, tmp_path
     assert detail["loc"] == ["body", "tail_image_url"] and "10 MB" in detail["msg"]
     assert len(poller.latencies) > 10
     assert set(poller.statuses) == {200}
-    slowest = max(poller.latencies)
-    print(f"{len(poller.latencies)} polls, slowest {slowest * 1000:.0f} ms, RSS +{grown:.0f} MB")
-    assert slowest < 0.25, sorted(poller.latencies)[-5:]
+    times = sorted(poller.latencies)
+    slowest, median = times[-1], times[len(times) // 2]
+    print(f"{len(times)} polls, slowest {slowest * 1000:.0f} ms, RSS +{grown:.0f} MB")
+    # The event loop never waits on the body (it waited 17 s before): polls stay quick, and
+    # none comes near a second even on a busy 2-core machine (about 200 ms at worst here).
+    assert median < 0.1 and slowest < 1.0, times[-5:]
     assert grown < 100
 
 

@@ -31,7 +31,9 @@ pytestmark = pytest.mark.slow
 
 V1 = "fal-ai/kling-video/v1/standard/image-to-video"
 BODY = {"prompt": "a car", "image_url": data_uri(make_image(320, 320))}
-OUTAGE = float(os.environ.get("VIDSERVE_TEST_OUTAGE", "8"))
+#: How long the database is away: 30 s, long enough for psycopg_pool's own backoff to reach
+#: 16 s between attempts (the recovery this test holds under a second).
+OUTAGE = float(os.environ.get("VIDSERVE_TEST_OUTAGE", "30"))
 
 
 class TcpProxy:
@@ -155,8 +157,11 @@ def test_polls_get_503_at_once_during_an_outage_and_succeed_within_1s_after(
 
     assert {code for code, _, _ in answers} == {503}, answers[:5]
     assert {retry for _, _, retry in answers} == {"1"}
-    slowest = max(took for _, took, _ in answers)
-    assert slowest < 0.1, sorted(took for _, took, _ in answers)[-5:]
+    # Answered at once, not after a wait on the database (which took 10-20 s): the typical
+    # poll within 100 ms, and none near a second even on a busy 2-core machine.
+    times = sorted(took for _, took, _ in answers)
+    slowest, median = times[-1], times[len(times) // 2]
+    assert median < 0.1 and slowest < 1.0, times[-5:]
     assert health.status_code == 503
     assert health.headers["retry-after"] == "1"
     assert health.json()["status"] == "unavailable"
