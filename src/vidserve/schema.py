@@ -36,30 +36,61 @@ class LogLevel(StrEnum):
 
 
 class ErrorType(StrEnum):
-    """``error_type`` values a completed-with-error request may carry."""
+    """Every ``error_type`` vidserve reports: in a failed request's status, result and
+    webhook, and in ``X-Fal-Error-Type`` of a call the API refused. :data:`HTTP_STATUS` gives
+    each its HTTP status."""
 
+    # A request that completed with an error.
     VALIDATION = "validation_error"  # an input that passed the schema but not the media checks
     FILE_DOWNLOAD = "file_download_error"
     IMAGE_LOAD = "image_load_error"
     CANCELLED = "request_cancelled"
     ENGINE = "engine_error"
+    ENGINE_CRASHED = "engine_crashed"  # an engine's child process died (it was restarted)
+    OUT_OF_MEMORY = "out_of_memory"
+    ENCODING = "encoding_error"  # the video could not be encoded
     WORKER_LOST = "runner_disconnected"  # leases expired more often than attempts allow
     REQUEST_TIMEOUT = "request_timeout"  # not started within X-Fal-Request-Timeout
     # Infrastructure, never the engine's: workers hand such requests back to the queue rather
     # than fail them; these name the fault where one must be reported.
     STORE_UNAVAILABLE = "store_unavailable"  # the job store (database) did not answer
-    STORAGE_FULL = "storage_full"  # file storage (or a worker's disk) has no room left
+    STORE_BUSY = "store_busy"  # it answered, but could not do it now (locked, a deadlock)
+    STORAGE_FULL = "storage_full"  # file storage (or a disk) has no room left
     STORAGE_UNAVAILABLE = "storage_unavailable"  # file storage did not answer
+    # A call the API refused (no request is made).
+    NOT_SERVED = "endpoint_not_served"  # the endpoint exists; no engine here makes its kind
+    NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate_limited"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    INTERNAL = "internal_error"
 
 
-#: The result call's HTTP status for a request that failed this way (else 500).
-_ERROR_STATUS: dict[str, int] = {
+#: The HTTP status of each error type: a failed request's result call and webhook, and the
+#: API's answer to a call it refused. Field errors (a ``detail`` list) are 422 whatever the
+#: type. The one table of them.
+HTTP_STATUS: dict[ErrorType, int] = {
+    ErrorType.VALIDATION: 422,
+    ErrorType.FILE_DOWNLOAD: 422,
+    ErrorType.IMAGE_LOAD: 422,
     ErrorType.CANCELLED: 400,
+    ErrorType.ENGINE: 500,
+    ErrorType.ENGINE_CRASHED: 500,
+    ErrorType.OUT_OF_MEMORY: 500,
+    ErrorType.ENCODING: 500,
     ErrorType.WORKER_LOST: 503,
     ErrorType.REQUEST_TIMEOUT: 504,
     ErrorType.STORE_UNAVAILABLE: 503,
+    ErrorType.STORE_BUSY: 503,
     ErrorType.STORAGE_FULL: 507,  # Insufficient Storage
     ErrorType.STORAGE_UNAVAILABLE: 503,
+    # Not 404 (the endpoint exists) nor a 5xx (nothing failed; fal's clients retry neither).
+    ErrorType.NOT_SERVED: 400,
+    ErrorType.NOT_FOUND: 404,
+    ErrorType.UNAUTHORIZED: 401,
+    ErrorType.RATE_LIMITED: 429,
+    ErrorType.PAYLOAD_TOO_LARGE: 413,
+    ErrorType.INTERNAL: 500,
 }
 
 
@@ -68,7 +99,10 @@ def error_status_code(error_type: str | None, has_detail: bool) -> int:
     errors, else by its ``error_type``."""
     if has_detail:
         return 422
-    return _ERROR_STATUS.get(error_type or ErrorType.ENGINE, 500)
+    try:
+        return HTTP_STATUS[ErrorType(error_type or ErrorType.ENGINE)]
+    except ValueError:  # a type an operator's engine made up
+        return 500
 
 
 class LogEntry(BaseModel):

@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from vidserve.api import create_app, reads
-from vidserve.api.reads import Failure, failure_of
 from vidserve.config import Settings
+from vidserve.faults import Fault, fault_of
 from vidserve.storage import LocalStorage
 from vidserve.store.sqlite import SQLiteJobStore
 
@@ -219,30 +219,42 @@ def test_other_os_errors_stay_500(app: App, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("error", "failure"),
     [
-        (psycopg.OperationalError("connection refused"), Failure.DOWN),
-        (psycopg.errors.AdminShutdown(), Failure.DOWN),
-        (psycopg.errors.ConnectionFailure(), Failure.DOWN),
-        (psycopg.errors.DiskFull(), Failure.FULL),
-        (psycopg.errors.DeadlockDetected(), Failure.BUSY),
-        (psycopg.errors.QueryCanceled(), Failure.BUSY),
-        (sqlite3.OperationalError("database or disk is full"), Failure.FULL),
-        (sqlite3.OperationalError("database is locked"), Failure.BUSY),
-        (sqlite3.OperationalError("unable to open database file"), Failure.DOWN),
-        (OSError(errno.ENOSPC, "No space left on device"), Failure.FULL),
-        (OSError(errno.EDQUOT, "Disk quota exceeded"), Failure.FULL),
+        (psycopg.OperationalError("connection refused"), Fault.STORE),
+        (psycopg.errors.AdminShutdown(), Fault.STORE),
+        (psycopg.errors.ConnectionFailure(), Fault.STORE),
+        (psycopg.errors.DiskFull(), Fault.STORAGE_FULL),
+        (psycopg.errors.DeadlockDetected(), Fault.STORE_BUSY),
+        (psycopg.errors.QueryCanceled(), Fault.STORE_BUSY),
+        (sqlite3.OperationalError("database or disk is full"), Fault.STORAGE_FULL),
+        (sqlite3.OperationalError("database is locked"), Fault.STORE_BUSY),
+        (sqlite3.OperationalError("unable to open database file"), Fault.STORE),
+        (OSError(errno.ENOSPC, "No space left on device"), Fault.STORAGE_FULL),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), Fault.STORAGE_FULL),
         (OSError(errno.EIO, "I/O error"), None),
         (psycopg.errors.UniqueViolation(), None),
         (ValueError("a bug"), None),
     ],
 )
-def test_what_errors_say(error: Exception, failure: Failure | None) -> None:
-    assert failure_of(error) is failure
+def test_what_errors_say(error: Exception, failure: Fault | None) -> None:
+    assert fault_of(error) is failure
+
+
+def test_storage_calls_own_their_os_errors_and_a_full_disk_is_found_in_the_chain() -> None:
+    assert fault_of(OSError(errno.EIO, "I/O error"), storage=True) is Fault.STORAGE
+    assert fault_of(ValueError("a bug"), storage=True) is None
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as exc:
+            raise RuntimeError("the encoder failed") from exc
+    except RuntimeError as wrapped:
+        assert fault_of(wrapped) is Fault.STORAGE_FULL
 
 
 def test_pool_timeouts_say_the_store_is_down() -> None:
     from psycopg_pool import PoolTimeout
 
-    assert failure_of(PoolTimeout("couldn't get a connection after 30.00 sec")) is Failure.DOWN
+    assert fault_of(PoolTimeout("couldn't get a connection after 30.00 sec")) is Fault.STORE
 
 
 class HangingStore(SQLiteJobStore):

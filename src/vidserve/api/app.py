@@ -6,12 +6,11 @@ import logging
 import sqlite3
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -30,15 +29,10 @@ from vidserve.api import (
     webhooks,
 )
 from vidserve.api.auth import AuthError, KeyCache, RateLimitError
-from vidserve.api.reads import (
-    RETRY_AFTER,
-    Failure,
-    Outage,
-    StoreHealth,
-    StoreUnavailableError,
-)
+from vidserve.api.errors import fal_response, refusal_of, store_down
+from vidserve.api.reads import StoreHealth, StoreUnavailableError
 from vidserve.api.routing import FalRoutingMiddleware
-from vidserve.api.wire import ERROR_TYPE_HEADER, ApiContext, PayloadTooLargeError, route_path
+from vidserve.api.wire import ApiContext, PayloadTooLargeError, route_path
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS
 from vidserve.engines.config import load_engines_config
@@ -73,103 +67,13 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-Handler = Callable[[Request, Exception], Awaitable[Response]]
-
-
-def _in_dialect(fal: Handler) -> Handler:
-    """``fal``'s answer, or OpenAI's shape of it for a request to ``/v1/``."""
-
-    async def handle(request: Request, exc: Exception) -> Response:
-        if openai_videos.speaks_openai(request):
-            return openai_videos.error_response(exc)
-        return await fal(request, exc)
-
-    return handle
-
-
-async def _input_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, InputError)  # noqa: S101 - registered for InputError only
-    return JSONResponse({"detail": exc.details}, status_code=422)
-
-
-async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
-    return await request_validation_exception_handler(request, exc)
-
-
-async def _not_found(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=404)
-
-
-async def _not_served(request: Request, exc: Exception) -> JSONResponse:
-    # A 4xx: the request cannot succeed here as sent (no 5xx for what is not a fault; fal's
-    # clients retry none of 400), and not 404: the endpoint exists, elsewhere it is served.
-    return JSONResponse(
-        {"detail": str(exc), "error_type": "endpoint_not_served"},
-        status_code=400,
-        headers={ERROR_TYPE_HEADER: "endpoint_not_served"},
-    )
-
-
-async def _unauthorized(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Key"})
-
-
-async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RateLimitError)  # noqa: S101 - registered for it only
-    return JSONResponse(
-        {"detail": f"{exc}; retry in {exc.retry_after} s"},
-        status_code=429,
-        headers={"Retry-After": str(exc.retry_after)},
-    )
-
-
-async def _too_large(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=413)
-
-
-def failure_response(request: Request, failure: Failure, detail: str) -> JSONResponse:
-    """The answer to a request the store or storage failed (503 with ``Retry-After``, or
-    507 for a full disk), in the request's dialect; ``detail`` names no host and no path."""
-    status = 507 if failure is Failure.FULL else 503
-    code = failure.value if failure is not Failure.BUSY else Failure.DOWN.value
-    headers = {ERROR_TYPE_HEADER: code}
-    if status == 503:
-        headers |= {"Retry-After": str(RETRY_AFTER), "X-Fal-Retryable": "true"}
+async def _refuse(request: Request, exc: Exception) -> Response:
+    """The app's answer to every exception (:mod:`vidserve.api.errors`), in the request's
+    dialect."""
+    refusal = refusal_of(exc, request)
     if openai_videos.speaks_openai(request):
-        error = {"message": detail, "type": "server_error", "param": None, "code": code}
-        return JSONResponse({"error": error}, status_code=status, headers=headers)
-    return JSONResponse({"detail": detail, "error_type": code}, status_code=status, headers=headers)
-
-
-def unavailable_detail(outage: Outage) -> str:
-    return f"The job store is unavailable ({outage.reason}); retry shortly"
-
-
-_FULL_DETAIL = "The server's disk is full: nothing more can be stored until space is freed"
-_BUSY_DETAIL = "The job store is busy; retry shortly"
-
-
-async def _store_failed(request: Request, exc: Exception) -> Response:
-    """A store error (or a full disk): 503 or 507, never a traceback; other OS errors 500."""
-    health: StoreHealth = request.app.state.ctx.health
-    failure = health.note(exc)
-    if failure is None:
-        return await _in_dialect(_unexpected)(request, exc)
-    if failure is Failure.FULL:
-        logger.warning("%s %s: no space left (%s)", request.method, request.url.path, _kind(exc))
-        return failure_response(request, failure, _FULL_DETAIL)
-    if failure is Failure.BUSY:
-        logger.warning("%s %s: store busy (%s)", request.method, request.url.path, _kind(exc))
-        return failure_response(request, failure, _BUSY_DETAIL)
-    outage = health.down or Outage(0.0, "the database does not answer")
-    return failure_response(request, failure, unavailable_detail(outage))
-
-
-def _kind(exc: Exception) -> str:
-    """An error's type and SQLSTATE or errno, for a log line (its message may be long)."""
-    code = getattr(exc, "sqlstate", None) or getattr(exc, "errno", None)
-    return type(exc).__name__ + (f" {code}" if code else "")
+        return openai_videos.error_response(refusal)
+    return fal_response(refusal)
 
 
 class StoreGate:
@@ -187,9 +91,12 @@ class StoreGate:
             outage = health.down
             if outage is not None and needs_store(route_path(scope)):
                 health.watch()
-                response = failure_response(
-                    Request(scope), Failure.DOWN, unavailable_detail(outage)
-                )
+                refusal = store_down(outage.reason)
+                request = Request(scope)
+                if openai_videos.speaks_openai(request):
+                    response = openai_videos.error_response(refusal)
+                else:
+                    response = fal_response(refusal)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -306,26 +213,26 @@ def create_app(
     app.add_middleware(StoreGate)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(FalRoutingMiddleware, run_owners={eid.split("/", 1)[0] for eid in ENDPOINTS})
-    for cls, handler in (
-        (InputError, _input_error),
-        (RequestValidationError, _request_invalid),
-        (NotFoundError, _not_found),
-        (NotServedError, _not_served),
-        (AuthError, _unauthorized),
-        (RateLimitError, _rate_limited),
-        (PayloadTooLargeError, _too_large),
-        (Exception, _unexpected),
-    ):
-        app.add_exception_handler(cls, _in_dialect(handler))
-    # Store errors and full disks answer 503/507 in either dialect, and are not re-raised
-    # (a handler for ``Exception`` is: the server would log a traceback per request while
-    # the database is down). psycopg is registered only if loaded: SQLite servers never
-    # import it, and then no store call can raise its errors.
-    failures: list[type[Exception]] = [StoreUnavailableError, sqlite3.OperationalError, OSError]
+    # Every class named, so that none reaches the handler of ``Exception``, which Starlette
+    # re-raises (a traceback per request while the database is down). psycopg's only if
+    # loaded: SQLite servers never import it, and then no store call can raise its errors.
+    handled: list[type[Exception]] = [
+        InputError,
+        RequestValidationError,
+        NotFoundError,
+        NotServedError,
+        AuthError,
+        RateLimitError,
+        PayloadTooLargeError,
+        StoreUnavailableError,
+        sqlite3.OperationalError,
+        OSError,
+        Exception,
+    ]
     if "psycopg" in sys.modules:
-        failures.append(sys.modules["psycopg"].OperationalError)
-    for cls in failures:
-        app.add_exception_handler(cls, _store_failed)
+        handled.append(sys.modules["psycopg"].OperationalError)
+    for cls in handled:
+        app.add_exception_handler(cls, _refuse)
     app.include_router(meta.router)
     app.include_router(files.router)
     app.include_router(uploads.router)

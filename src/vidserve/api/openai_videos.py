@@ -18,13 +18,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.types import Message
 
 from vidserve.api import openai_models as models
-from vidserve.api.auth import AuthError, Caller, CallerDep, RateLimitError
+from vidserve.api.auth import Caller, CallerDep
+from vidserve.api.errors import Refusal
 from vidserve.api.files import file_response
 from vidserve.api.submit import Submission, digest, earlier, idempotency_key, record
 from vidserve.api.wire import (
@@ -36,8 +36,8 @@ from vidserve.api.wire import (
     route_path,
 )
 from vidserve.endpoints import ENDPOINTS
-from vidserve.errors import InputError, NotFoundError, NotServedError
-from vidserve.schema import Status
+from vidserve.errors import InputError, NotFoundError
+from vidserve.schema import ErrorType, Status
 from vidserve.storage.base import THUMBNAIL_NAME, sibling_key
 from vidserve.store import Dialect, Idempotency, Job
 
@@ -77,29 +77,30 @@ def _error(
     return JSONResponse(body, status_code=status)
 
 
-def error_response(exc: Exception) -> JSONResponse:
-    """``exc`` as OpenAI answers errors: ``{"error": {"message", "type", "param", "code"}}``."""
-    if isinstance(exc, InputError | RequestValidationError):
-        details = exc.details if isinstance(exc, InputError) else list(exc.errors())
-        first = details[0] if details else {"loc": [], "msg": str(exc), "type": "invalid"}
+def error_response(refusal: Refusal) -> JSONResponse:
+    """``refusal`` as OpenAI answers errors: ``{"error": {"message", "type", "param",
+    "code"}}``; field errors are a 400 naming this dialect's parameter (the SDK's
+    ``BadRequestError`` with ``.param``)."""
+    if refusal.details is not None:
+        details = refusal.details
+        first = details[0] if details else {"loc": [], "type": "invalid_value"}
         message = "; ".join(
             f"{_param(list(d.get('loc', []))) or 'body'}: {d.get('msg')}" for d in details
         )
         code = str(first.get("type", "invalid_value"))
         return _error(400, message, "invalid_request_error", code, _param(list(first["loc"])))
-    if isinstance(exc, NotServedError):
-        return _error(400, str(exc), "invalid_request_error", "endpoint_not_served", "model")
-    if isinstance(exc, NotFoundError):
-        return _error(404, str(exc), "invalid_request_error", "not_found")
-    if isinstance(exc, AuthError):
-        return _error(401, str(exc), "invalid_request_error", "invalid_api_key")
-    if isinstance(exc, RateLimitError):
-        response = _error(429, f"{exc}; retry in {exc.retry_after} s", "requests", "rate_limit")
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
-    if isinstance(exc, PayloadTooLargeError):
-        return _error(413, str(exc), "invalid_request_error", "payload_too_large")
-    return _error(500, "Internal server error", "server_error", "internal_error")
+    status = refusal.status
+    kind = "requests" if status == 429 else "server_error" if status >= 500 else None
+    code = {
+        ErrorType.UNAUTHORIZED: "invalid_api_key",
+        ErrorType.RATE_LIMITED: "rate_limit",
+    }.get(refusal.error_type, refusal.error_type.value)
+    param = "model" if refusal.error_type is ErrorType.NOT_SERVED else None
+    response = _error(status, refusal.message, kind or "invalid_request_error", code, param)
+    response.headers.update(
+        {k: v for k, v in refusal.headers.items() if k.lower() != "www-authenticate"}
+    )
+    return response
 
 
 # -- the video object -----------------------------------------------------------------

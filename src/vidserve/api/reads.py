@@ -19,16 +19,13 @@ the store's paths (its connection pool, and the status reads' own connection) cl
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import sqlite3
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 
-from vidserve.schema import ErrorType
+from vidserve.faults import Fault, fault_of
 from vidserve.store import JobStore, StatusRead, StatusView
 
 logger = logging.getLogger(__name__)
@@ -49,10 +46,6 @@ RETRY_AFTER = 1
 #: The request id the probes read: no such request exists.
 PROBE_ID = "health-check"
 
-#: SQLite's extended error codes (``sqlite3.Error.sqlite_errorcode``), primary part.
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_FULL = 5, 6, 13
-#: ``errno`` values that say a disk has no room left.
-_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 _Waiting = tuple[StatusRead, "asyncio.Future[StatusView | None]"]
 
@@ -61,44 +54,12 @@ class StoreUnavailableError(Exception):
     """The job store did not answer in time (503)."""
 
 
-class Failure(StrEnum):
-    """What a failed store or storage call says about the service; values are ``error_type``s."""
-
-    #: The store cannot be reached: answer 503 and open the breaker.
-    DOWN = ErrorType.STORE_UNAVAILABLE.value
-    #: The store is there but could not do it now (locked, busy, a deadlock): 503 alone.
-    BUSY = "store_busy"
-    #: No room left for the store's or file storage's writes: 507 (reads still work).
-    FULL = ErrorType.STORAGE_FULL.value
-
-
-def failure_of(exc: BaseException) -> Failure | None:
-    """What ``exc`` (raised by a store or storage call) says, or None when it is none of
-    these (a bug: 500). psycopg is looked for only once loaded: a server on SQLite never
-    imports it."""
+def fault_in(exc: BaseException) -> Fault | None:
+    """The infrastructure fault a store or storage call's ``exc`` is (see
+    :mod:`vidserve.faults`), a status read past its deadline counting as the store's."""
     if isinstance(exc, StoreUnavailableError):
-        return Failure.DOWN
-    if isinstance(exc, OSError):
-        return Failure.FULL if exc.errno in _FULL_ERRNOS else None
-    if isinstance(exc, sqlite3.OperationalError):
-        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-        message = str(exc).lower()
-        if code == _SQLITE_FULL or "database or disk is full" in message:
-            return Failure.FULL
-        if code in (_SQLITE_BUSY, _SQLITE_LOCKED) or "locked" in message or "busy" in message:
-            return Failure.BUSY
-        return Failure.DOWN  # unable to open, disk I/O error, read-only file system, ...
-    psycopg = sys.modules.get("psycopg")
-    if psycopg is None or not isinstance(exc, psycopg.OperationalError):
-        return None
-    state = getattr(exc, "sqlstate", None) or ""
-    if state == "53100":  # disk_full
-        return Failure.FULL
-    # No SQLSTATE: the connection failed or broke (or the pool timed out); class 08:
-    # connection exceptions; 57P01-57P03: the server shuts down or cannot take connections.
-    if not state or state.startswith("08") or state in ("57P01", "57P02", "57P03"):
-        return Failure.DOWN
-    return Failure.BUSY  # a deadlock, a serialization failure, a cancelled statement, ...
+        return Fault.STORE
+    return fault_of(exc)
 
 
 @dataclass(frozen=True)
@@ -130,13 +91,13 @@ class StoreHealth:
         self._probe: asyncio.Task[None] | None = None
         self._check: asyncio.Task[None] | None = None
 
-    def note(self, exc: BaseException) -> Failure | None:
-        """What a store call's ``exc`` says (see :func:`failure_of`), the breaker opened if it
+    def note(self, exc: BaseException) -> Fault | None:
+        """What a store call's ``exc`` says (see :func:`fault_in`), the breaker opened if it
         says the store is down."""
-        failure = failure_of(exc)
-        if failure is Failure.DOWN:
+        fault = fault_in(exc)
+        if fault is Fault.STORE:
             self.trip(exc)
-        return failure
+        return fault
 
     def trip(self, exc: BaseException) -> None:
         """Open the breaker (on the event loop) and start probing, if it is not open yet."""

@@ -1,6 +1,7 @@
 """Shapes on the wire: status bodies, URLs, error responses and body parsing.
 
-This is the only module that maps vidserve's errors to HTTP status codes.
+A failed request's status code comes from :data:`vidserve.schema.HTTP_STATUS`, as does
+that of every call the API refuses (:mod:`vidserve.api.errors`).
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ from typing import Any, NoReturn
 from vidserve.engines.base import Engine, RenderedAudio, RenderedVideo, RunContext, VideoRequest
 from vidserve.engines.diffusers.common import OFFLINE_ENV
 from vidserve.errors import CancelledError, EngineError
+from vidserve.faults import Fault, describe, fault_of
 from vidserve.schema import ErrorType
-from vidserve.worker.faults import Fault, describe, fault_of
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +292,8 @@ class ChildEngine(Engine):
         logger.error("%s engine: the child process %s", self.name, how)
         self._replace()
         return EngineError(
-            f"the {self.name} engine's process {how}; it has been restarted", "engine_crashed"
+            f"the {self.name} engine's process {how}; it has been restarted",
+            ErrorType.ENGINE_CRASHED,
         )
 
     def _kill_and_replace(self) -> None:
@@ -406,10 +407,10 @@ def _run(engine: Engine, message: Generate, cancel: threading.Event, events: Con
     except CancelledError as exc:
         return Cancelled(str(exc))
     except EngineError as exc:
-        return Failed(str(exc), exc.error_type, fatal=exc.error_type == "out_of_memory")
+        return Failed(str(exc), exc.error_type, fatal=exc.error_type == ErrorType.OUT_OF_MEMORY)
     except Exception as exc:
         if _out_of_memory(exc):
-            return Failed(f"out of memory: {exc}", "out_of_memory", fatal=True)
+            return Failed(f"out of memory: {exc}", ErrorType.OUT_OF_MEMORY, fatal=True)
         traceback.print_exc()
         if fault_of(exc) is Fault.STORAGE_FULL:  # the work directory's disk: not the engine's
             return Failed(Fault.STORAGE_FULL.what, ErrorType.STORAGE_FULL)

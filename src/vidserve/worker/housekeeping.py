@@ -13,11 +13,11 @@ import logging
 import threading
 import time
 
+from vidserve.faults import fault_of
 from vidserve.storage import FileStorage
 from vidserve.storage.base import PARTS_LIFETIME
 from vidserve.store import JobStore
 from vidserve.webhooks.dispatcher import WebhookDispatcher
-from vidserve.worker.faults import fault_of
 
 logger = logging.getLogger(__name__)
 

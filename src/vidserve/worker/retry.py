@@ -1,7 +1,7 @@
 """Riding out infrastructure trouble: backoff, and a call retried while it is worth it.
 
 :func:`retry` calls a function again after a growing pause while it fails for the
-infrastructure's sake (see :mod:`vidserve.worker.faults`) and the caller's ``keep_going``
+infrastructure's sake (see :mod:`vidserve.faults`) and the caller's ``keep_going``
 says so; then it raises :class:`InfraError`. Any other exception passes through at once:
 retrying an engine's bug or a bad input would change nothing.
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from vidserve.worker.faults import Fault, fault_of
+from vidserve.faults import Fault, fault_of
 
 logger = logging.getLogger(__name__)
 

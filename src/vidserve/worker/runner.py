@@ -40,6 +40,7 @@ from vidserve.engines.base import (
     VideoRequest,
 )
 from vidserve.errors import CancelledError, EngineError, InputError
+from vidserve.faults import Fault, describe, fault_of
 from vidserve.media.audio import Audio, decode_audio
 from vidserve.media.fetch import FetchLimits, fetch
 from vidserve.media.images import decode_image, decode_mask
@@ -49,7 +50,6 @@ from vidserve.schema import ErrorType, File, Usage
 from vidserve.storage import FileStorage, StoredFile
 from vidserve.storage.base import THUMBNAIL_NAME, new_key, sibling_key
 from vidserve.store import Job, JobStore
-from vidserve.worker.faults import Fault, describe, fault_of
 from vidserve.worker.lease import LeaseKeeper
 from vidserve.worker.retry import InfraError, RetryPolicy, retry
 
@@ -199,7 +199,8 @@ class Worker:
                 busy = self.run_once()
             except Exception as exc:
                 # The store may be unavailable for a while; a worker must outlive that.
-                if fault_of(exc) is not Fault.STORE:
+                fault = fault_of(exc)
+                if fault is None or not fault.in_store:
                     logger.exception("worker %s: claim failed; retrying", self.worker_id)
                 elif failing is None:
                     logger.warning(
@@ -486,7 +487,7 @@ class Worker:
         return current is not None and current.result == result
 
     def _hand_back(self, job: Job, keeper: LeaseKeeper, fault: Fault) -> None:
-        if fault is not Fault.STORE:
+        if not fault.in_store:
             self._pause_claims(fault)
         note = f"{fault.what}; the request was handed back to the queue and runs again later"
         if self._release(job, keeper, note):

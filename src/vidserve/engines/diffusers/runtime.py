@@ -21,6 +21,7 @@ from vidserve.engines.diffusers.common import cover_crop_box, offline_environmen
 from vidserve.engines.diffusers.options import DiffusionOptions
 from vidserve.errors import CancelledError, ConfigError, EngineError
 from vidserve.media.video import EncoderError, VideoWriter
+from vidserve.schema import ErrorType
 
 #: Progress up to the end of denoising; decoding and encoding fill the rest.
 DENOISE_SHARE = 0.9
@@ -277,7 +278,7 @@ def run_pipeline(pipe: Any, reporter: StepReporter, **kwargs: Any) -> Any:
         where = f" of {reporter.shot}" if reporter.shot else ""
         raise CancelledError(f"cancelled after denoising step {reporter.done}{where}") from None
     except torch.OutOfMemoryError as exc:
-        raise EngineError(f"out of GPU memory: {exc}", "out_of_memory") from exc
+        raise EngineError(f"out of GPU memory: {exc}", ErrorType.OUT_OF_MEMORY) from exc
     if reporter.ctx.cancelled:
         raise CancelledError("cancelled while decoding")
     return output[0][0]
@@ -312,7 +313,7 @@ class ClipWriter:
                 self.ctx.check_cancelled()
                 self._writer.write(np.ascontiguousarray(frames[index].cpu().numpy()))
         except EncoderError as exc:
-            raise EngineError(str(exc), "encoding_error") from exc
+            raise EngineError(str(exc), ErrorType.ENCODING) from exc
         # A copy of its own: the writer holds the frames it has queued.
         last: Image = np.ascontiguousarray(frames[count - 1].cpu().numpy())
         return last
@@ -326,7 +327,7 @@ class ClipWriter:
         try:
             writer.close()
         except EncoderError as exc:
-            raise EngineError(str(exc), "encoding_error") from exc
+            raise EngineError(str(exc), ErrorType.ENCODING) from exc
         self.ctx.progress(1.0)
         return writer.width, writer.height, writer.num_frames
 

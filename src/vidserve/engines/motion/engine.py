@@ -28,6 +28,7 @@ from vidserve.engines.motion.transition import TransitionRender
 from vidserve.engines.registry import MOTION_CAPABILITIES
 from vidserve.errors import EngineError
 from vidserve.media.video import EncoderError, VideoWriter
+from vidserve.schema import ErrorType
 
 __all__ = ["FrameSource", "MotionEngine"]
 
@@ -83,7 +84,7 @@ class MotionEngine(Engine):
                     writer.write(source.frame(index))
                     ctx.progress((index + 1) / count)
         except EncoderError as exc:
-            raise EngineError(str(exc), "encoding_error") from exc
+            raise EngineError(str(exc), ErrorType.ENCODING) from exc
         ctx.log(f"motion: rendered and encoded in {time.perf_counter() - started:.2f} s")
         return RenderedVideo(
             path=path, width=width, height=height, fps=fps, num_frames=count, seed=request.seed

@@ -23,6 +23,7 @@ from vidserve.engines.talk.lipsync import LipsyncRender, open_input
 from vidserve.errors import EngineError
 from vidserve.media.audio import Audio, check_not_silent
 from vidserve.media.video import EncoderError, VideoWriter
+from vidserve.schema import ErrorType
 
 OUTPUT_NAME = "output.mp4"
 AUDIO_LOC = ("body", "audio_url")
@@ -76,7 +77,7 @@ class TalkEngine(Engine):
                     writer.write(frame)
                     ctx.progress((index + 1) / count)
         except EncoderError as exc:
-            raise EngineError(str(exc), "encoding_error") from exc
+            raise EngineError(str(exc), ErrorType.ENCODING) from exc
         ctx.log(f"talk: {count} frames at {width}x{height}, {fps} fps, rendered and encoded "
                 f"in {time.perf_counter() - started:.2f} s")  # fmt: skip
         return RenderedVideo(
