@@ -90,7 +90,7 @@ class Fleet:
     def rows(self) -> list[dict[str, Any]]:
         with psycopg.connect(self.env["VIDSERVE_STORE"]) as conn:
             cur = conn.execute(
-                "SELECT request_id, status, attempts, worker_id, error, result"
+                "SELECT request_id, status, attempts, worker_id, error, result, webhook_state"
                 " FROM vidserve_requests"
             )
             names = [c.name for c in cur.description or ()]
@@ -147,8 +147,14 @@ def test_a_killed_worker_loses_nothing_and_completes_nothing_twice(fleet: Fleet)
         assert sum(r["attempts"] == 2 for r in rows) == 1  # the one A was rendering
         assert all(r["attempts"] <= 2 for r in rows)
 
-        fleet.wait(lambda: len(receiver.requests) >= 20, 60, "20 webhooks")
-        time.sleep(2)  # a duplicate would arrive now
+        # A dispatcher records DELIVERED only after the receiver answered, and only PENDING
+        # deliveries are claimed (a claim's lease outlasts its send): once all 20 are
+        # recorded, every delivery has arrived and none, duplicate or not, is still to come.
+        fleet.wait(
+            lambda: all(r["webhook_state"] == "DELIVERED" for r in fleet.rows()),
+            60,
+            "all 20 webhooks to be delivered",
+        )
         deliveries = _oks(receiver)
         assert sorted(d["request_id"] for d in deliveries) == sorted(ids)  # once each
         assert all(d["status"] == "OK" and d["payload"]["video"]["url"] for d in deliveries)

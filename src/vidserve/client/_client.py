@@ -68,9 +68,6 @@ class _Config:
             headers["Authorization"] = f"Key {self.key}"
         return headers
 
-    def request_url(self, application: str, request_id: str, suffix: str = "") -> str:
-        return f"{self.base_url}/queue/{app_path(application)}/requests/{request_id}{suffix}"
-
 
 def _config(base_url: str | None, key: str | None, timeout: float) -> _Config:
     url = (base_url or os.environ.get("VIDSERVE_URL") or DEFAULT_URL).rstrip("/")

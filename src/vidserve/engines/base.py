@@ -118,11 +118,6 @@ class CameraMotion:
             if not -10.0 <= getattr(self, name) <= 10.0:
                 raise ValueError(f"camera {name} must be in [-10, 10]; got {getattr(self, name)}")
 
-    @property
-    def is_still(self) -> bool:
-        """True when no axis moves."""
-        return not any((self.horizontal, self.vertical, self.pan, self.tilt, self.roll, self.zoom))
-
 
 #: The move used when a request asks for none: a gentle push-in.
 GENTLE_PUSH_IN = CameraMotion(zoom=-3.0)
