@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any, Literal, NotRequired
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypedDict  # pydantic reads this one, not typing's, before 3.12
 
 
 class Status(StrEnum):
@@ -103,6 +105,30 @@ def error_status_code(error_type: str | None, has_detail: bool) -> int:
         return HTTP_STATUS[ErrorType(error_type or ErrorType.ENGINE)]
     except ValueError:  # a type an operator's engine made up
         return 500
+
+
+class StatusBody(TypedDict):
+    """A request's status as the queue answers it (the status route, its SSE events and the
+    submit's answer): fal's shape, plus ``progress`` in [0, 1] while running. The one
+    definition: the server writes it, vidserve's client reads it, ``/openapi`` shows it."""
+
+    status: Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+    request_id: str
+    response_url: str
+    status_url: str
+    cancel_url: str
+    #: The log lines when asked for (``logs=1``), else null; the submit's answer has none.
+    logs: NotRequired[list[dict[str, Any]] | None]
+    #: IN_QUEUE: how many requests are ahead.
+    queue_position: NotRequired[int]
+    #: IN_PROGRESS.
+    progress: NotRequired[float]
+    #: COMPLETED: ``inference_time``, and the error when it failed.
+    metrics: NotRequired[dict[str, Any]]
+    error: NotRequired[str]
+    error_type: NotRequired[str]
+    #: The submit's answer: the id fal's gateway gave (the same here).
+    gateway_request_id: NotRequired[str]
 
 
 class LogEntry(BaseModel):

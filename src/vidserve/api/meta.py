@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from vidserve import __version__
@@ -14,7 +15,7 @@ from vidserve.api.auth import CallerDep
 from vidserve.api.reads import HEALTH_WAIT, RETRY_AFTER
 from vidserve.api.wire import ApiContext, base_url, get_ctx, spec_for
 from vidserve.endpoints import ENDPOINTS, EndpointSpec
-from vidserve.schema import File, Status
+from vidserve.schema import File, Status, StatusBody
 from vidserve.serving import Route
 from vidserve.store import WorkStats
 
@@ -150,25 +151,6 @@ def _ref(model: type) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-_QUEUE_STATUS = {
-    "type": "object",
-    "required": ["status", "request_id"],
-    "properties": {
-        "status": {"type": "string", "enum": ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]},
-        "request_id": {"type": "string"},
-        "response_url": {"type": "string"},
-        "status_url": {"type": "string"},
-        "cancel_url": {"type": "string"},
-        "queue_position": {"type": "integer"},
-        "progress": {"type": "number"},
-        "logs": {"type": "array", "items": {"type": "object"}, "nullable": True},
-        "metrics": {"type": "object"},
-        "error": {"type": "string"},
-        "error_type": {"type": "string"},
-    },
-}
-
-
 def _request_path(
     app: str, suffix: str, method: str, summary: str, response: Any
 ) -> dict[str, Any]:
@@ -198,7 +180,7 @@ def _request_path(
 def endpoint_openapi(spec: EndpointSpec, server: str) -> dict[str, Any]:
     """One endpoint's queue API as fal publishes it (``/openapi/queue/openapi.json``)."""
     schemas = component_schemas([spec])
-    schemas["QueueStatus"] = _QUEUE_STATUS
+    schemas["QueueStatus"] = TypeAdapter(StatusBody).json_schema()
     app = spec.app_id
     paths: dict[str, Any] = {
         f"/{spec.endpoint_id}": {

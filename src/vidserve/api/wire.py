@@ -24,7 +24,7 @@ from vidserve.api.reads import StatusReader, StoreHealth
 from vidserve.config import Settings
 from vidserve.endpoints import ENDPOINTS, EndpointSpec, app_id
 from vidserve.errors import InputError, NotFoundError
-from vidserve.schema import ErrorType, LogEntry, Status
+from vidserve.schema import ErrorType, LogEntry, Status, StatusBody
 from vidserve.serving import Route
 from vidserve.storage import FileStorage
 from vidserve.store import Dialect, Job, JobStore, LogRecord, StatusView
@@ -192,12 +192,15 @@ def log_entries(records: list[LogRecord]) -> list[dict[str, Any]]:
     ]
 
 
-def status_body(view: StatusView, base: str) -> dict[str, Any]:
+def status_body(view: StatusView, base: str) -> StatusBody:
     """A status object as fal's clients parse it; ``logs`` is None when not asked for."""
-    body: dict[str, Any] = {
+    urls = request_urls(base, view.endpoint_id, view.request_id)
+    body: StatusBody = {
         "status": view.status.value,
         "request_id": view.request_id,
-        **request_urls(base, view.endpoint_id, view.request_id),
+        "response_url": urls["response_url"],
+        "status_url": urls["status_url"],
+        "cancel_url": urls["cancel_url"],
         "logs": None if view.logs is None else log_entries(view.logs),
     }
     if view.status is Status.IN_QUEUE:
@@ -208,7 +211,7 @@ def status_body(view: StatusView, base: str) -> dict[str, Any]:
         body["metrics"] = {"inference_time": view.inference_time}
         if view.error is not None:
             body["error"] = view.error
-            body["error_type"] = view.error_type
+            body["error_type"] = view.error_type or ErrorType.ENGINE.value
     return body
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vidserve.schema import StatusBody
+
 
 @dataclass
 class Status:
@@ -36,16 +38,16 @@ class Completed(Status):
     error_type: str | None = field(default=None)
 
 
-def parse_status(data: dict[str, Any]) -> Status:
-    """A status object from its JSON."""
+def parse_status(data: StatusBody) -> Status:
+    """A status object from its JSON (:class:`vidserve.schema.StatusBody`)."""
     status = data["status"]
     if status == "IN_QUEUE":
         return Queued(position=data["queue_position"])
     if status == "IN_PROGRESS":
-        return InProgress(logs=data["logs"], progress=data.get("progress"))
+        return InProgress(logs=data.get("logs"), progress=data.get("progress"))
     if status == "COMPLETED":
         return Completed(
-            logs=data["logs"],
+            logs=data.get("logs"),
             metrics=data.get("metrics", {}),
             error=data.get("error"),
             error_type=data.get("error_type"),
