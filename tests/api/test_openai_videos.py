@@ -184,3 +184,12 @@ def test_bearer_keys_work_as_fal_keys(harness: Harness) -> None:
     harness.client.headers["Authorization"] = f"Bearer {secret}"
     assert create(harness, upload=True, prompt="p").status_code == 200
     assert harness.client.get("/v1/videos").json()["data"]
+
+
+def test_two_input_references_are_a_400_not_a_crash(harness: Harness) -> None:
+    r = harness.client.post(
+        "/v1/videos",
+        data={"prompt": "p", "input_reference[image_url]": "https://example.com/a.png"},
+        files={"input_reference": ("cat.png", IMAGE, "image/png")},
+    )
+    assert r.status_code == 400 and r.json()["error"]["param"] == "input_reference"

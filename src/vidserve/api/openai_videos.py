@@ -196,7 +196,12 @@ async def _create_fields(request: Request, ctx: ApiContext) -> dict[str, Any]:
     async with capped.form(max_files=1, max_fields=64) as form:
         for name, value in form.multi_items():
             if name.startswith("input_reference["):
-                fields.setdefault("input_reference", {})[name[16:].rstrip("]")] = value
+                reference = fields.setdefault("input_reference", {})
+                if not isinstance(reference, dict):
+                    raise models.bad("input_reference", "send one input_reference, not two")
+                reference[name[16:].rstrip("]")] = value
+            elif name in fields:
+                raise models.bad(name, f"{name} is sent twice")
             elif isinstance(value, UploadFile):
                 fields[name] = await _read_upload(ctx, name, value)
             else:
