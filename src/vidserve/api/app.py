@@ -29,7 +29,7 @@ from vidserve.api import (
     webhooks,
 )
 from vidserve.api.auth import AuthError, KeyCache, RateLimitError
-from vidserve.api.errors import fal_response, refusal_of, store_down
+from vidserve.api.errors import Refusal, fal_response, refusal_of, store_down
 from vidserve.api.reads import StoreHealth, StoreUnavailableError
 from vidserve.api.routing import FalRoutingMiddleware
 from vidserve.api.wire import ApiContext, PayloadTooLargeError, route_path
@@ -70,7 +70,11 @@ class RequestIdMiddleware:
 async def _refuse(request: Request, exc: Exception) -> Response:
     """The app's answer to every exception (:mod:`vidserve.api.errors`), in the request's
     dialect."""
-    refusal = refusal_of(exc, request)
+    return _in_dialect(request, refusal_of(exc, request))
+
+
+def _in_dialect(request: Request, refusal: Refusal) -> Response:
+    """``refusal`` written in the dialect ``request`` came in."""
     if openai_videos.speaks_openai(request):
         return openai_videos.error_response(refusal)
     return fal_response(refusal)
@@ -91,12 +95,7 @@ class StoreGate:
             outage = health.down
             if outage is not None and needs_store(route_path(scope)):
                 health.watch()
-                refusal = store_down(outage.reason)
-                request = Request(scope)
-                if openai_videos.speaks_openai(request):
-                    response = openai_videos.error_response(refusal)
-                else:
-                    response = fal_response(refusal)
+                response = _in_dialect(Request(scope), store_down(outage.reason))
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

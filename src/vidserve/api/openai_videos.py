@@ -420,7 +420,8 @@ async def remix_video(video_id: str, request: Request, ctx: Ctx, caller: CallerD
         else Idempotency(key, digest("openai-remix", video_id, prompt)),
     )
     request_id = ID_PREFIX + uuid.uuid4().hex
-    return _answer(await record(ctx, request, spec, data, caller, submission, request_id))
+    found = await earlier(ctx, caller, submission.idempotency)
+    return _answer(found or await record(ctx, request, spec, data, caller, submission, request_id))
 
 
 # -- models ---------------------------------------------------------------------------

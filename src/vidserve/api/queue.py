@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vidserve.api.auth import Caller, CallerDep, caller_for
 from vidserve.api.headers import output_lifetime, request_timeout, webhook_url
-from vidserve.api.submit import Submission, digest, idempotency_key, record
+from vidserve.api.submit import Submission, digest, earlier, idempotency_key, record
 from vidserve.api.wire import (
     MAX_INPUT_KEYS,
     REQUEST_ID_HEADER,
@@ -97,7 +97,8 @@ async def create_job(request: Request, ctx: ApiContext, endpoint_id: str, caller
         output_lifetime=lifetime,
         idempotency=idempotency,
     )
-    return await record(ctx, request, spec, data, caller, submission)
+    found = await earlier(ctx, caller, idempotency)
+    return found or await record(ctx, request, spec, data, caller, submission)
 
 
 @router.post("/queue/{endpoint_id:path}")

@@ -190,12 +190,10 @@ async def record(
     submission: Submission,
     request_id: str | None = None,
 ) -> Job:
-    """Validate ``data`` as ``spec``'s input and record it for ``caller``; or, for a
-    repeated ``Idempotency-Key``, the request it made. Rate limits apply (429) to new
-    requests only, checked by the store as it records (exact under concurrency)."""
-    found = await earlier(ctx, caller, submission.idempotency)
-    if found is not None:
-        return found
+    """Validate ``data`` as ``spec``'s input and record it for ``caller``. Callers look for
+    the request a repeated ``Idempotency-Key`` made first (:func:`earlier`); the store
+    settles a race between two submits with one key. Rate limits apply (429) to new requests
+    only, checked by the store as it records (exact under concurrency)."""
     # Off the event loop: a large input costs its validation, and its data URIs a look.
     inp = await run_in_threadpool(validated, spec, data, ctx.settings.max_input_bytes)
     check_route(ctx.routes[spec.endpoint_id], spec, inp)
