@@ -8,6 +8,7 @@ origins); engines own none.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -251,6 +252,12 @@ class RenderedVideo:
     num_frames: int
     content_type: str = "video/mp4"
     seed: int | None = None
+    #: What the result's ``warnings`` should say about this render (e.g. prompt actions the
+    #: engine could not perform); the engine logs them too.
+    notes: tuple[str, ...] = ()
+    #: Figures the engine measured (e.g. ``peak_gpu_memory_mb``, ``seconds_per_step``); kept in
+    #: the request's metrics beside ``inference_time``.
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 class RunContext(abc.ABC):

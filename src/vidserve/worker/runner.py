@@ -372,7 +372,8 @@ class Worker:
             key, seconds = "audio", rendered.duration
         else:
             key, seconds = "video", rendered.num_frames / rendered.fps
-            measured = {"width": rendered.width, "height": rendered.height}
+            measured = {"width": rendered.width, "height": rendered.height, **rendered.metrics}
+            notes = [*notes, *rendered.notes]
         listed = spec.price.with_audio if request.generate_audio else spec.price.per_second
         price = self.settings.prices.get(spec.endpoint_id, listed)
         cost = None if price is None else round(seconds * price, 6)
