@@ -158,7 +158,7 @@ def test_status_reads_reconnect_after_the_connection_dies(
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                " AND query LIKE '%%unnest%%'"
+                " AND query LIKE '%%inference_time%%'"
             )
         with pytest.raises(psycopg.OperationalError):
             await store.read_status([("a", None)])

@@ -50,3 +50,32 @@ def test_a_newer_database_is_refused(tmp_path: Path) -> None:
         conn.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(RuntimeError, match="schema version 99"):
         SQLiteJobStore(path)
+
+
+def test_log_numbers_continue_after_the_lines_an_older_database_holds(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as conn:  # a database from before the log counter
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (4)")
+        for step in MIGRATIONS[:4]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO requests (request_id, endpoint_id, input, base_url, status, created_at)"
+            " VALUES ('old', 'e', '{}', 'http://x', 'IN_QUEUE', 1.0)"
+        )
+        conn.executemany(
+            "INSERT INTO logs (request_id, seq, timestamp, level, message)"
+            " VALUES ('old', ?, 1.0, 'INFO', ?)",
+            [(1, "one"), (2, "two")],
+        )
+    store = SQLiteJobStore(path)
+    try:
+        store.add_log("old", "three")
+        assert [(r.seq, r.message) for r in store.logs("old")] == [
+            (1, "one"),
+            (2, "two"),
+            (3, "three"),
+        ]
+    finally:
+        store.close()

@@ -534,6 +534,42 @@ def test_logs_in_order_with_after_seq(store: JobStore, clock: Clock) -> None:
     assert [r.seq for r in store.logs("other")] == [1]
 
 
+def test_add_logs_numbers_a_batch_after_single_lines(store: JobStore) -> None:
+    store.create(new("a"))
+    store.add_log("a", "first")
+    store.add_logs("a", [(10.0, "INFO", "second"), (11.0, "WARN", "third")])
+    store.add_logs("a", [])
+    store.add_log("a", "fourth")
+    store.add_logs("unknown", [(12.0, "INFO", "dropped")])  # no request: no lines
+    records = store.logs("a")
+    assert [(r.seq, r.message) for r in records] == [
+        (1, "first"),
+        (2, "second"),
+        (3, "third"),
+        (4, "fourth"),
+    ]
+    assert (records[2].timestamp, records[2].level) == (11.0, "WARN")
+    assert store.logs("unknown") == []
+
+
+def test_concurrent_log_writers_get_gap_free_numbers(store: JobStore) -> None:
+    store.create(new("a"))
+
+    def write(name: str) -> None:
+        for i in range(20):
+            store.add_logs("a", [(0.0, "INFO", f"{name}{i}"), (0.0, "INFO", f"{name}{i}+")])
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in "xyz"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    records = store.logs("a")
+    assert [r.seq for r in records] == list(range(1, 121))
+    for first, second in zip(records[::2], records[1::2], strict=True):
+        assert second.message == first.message + "+"  # a batch stays together
+
+
 def test_progress_is_clamped(store: JobStore) -> None:
     store.create(new("a"))
     claim(store, "w1")

@@ -26,7 +26,7 @@ def test_logs_and_progress_wait_out_a_store_that_fails_them(
 ) -> None:
     engine = chatty_engine(frames=30, delay=0.02)
     job = submit(flaky_store)
-    flaky_store.failing = {"add_log", "set_progress"}
+    flaky_store.failing = {"add_logs", "set_progress"}
     # The store takes log lines and progress again 0.2 s after the render is done: the whole
     # render, and the start of completing it, ran without them.
     threading.Thread(
@@ -36,7 +36,7 @@ def test_logs_and_progress_wait_out_a_store_that_fails_them(
 
     assert make_worker(flaky_store, flaky_storage, engine).drain() == 1
 
-    assert flaky_store.raised["set_progress"] > 5 and flaky_store.raised["add_log"] > 0
+    assert flaky_store.raised["set_progress"] > 5 and flaky_store.raised["add_logs"] > 0
     done = flaky_store.get(job.request_id)
     assert done.status is Status.COMPLETED and done.error is None
     assert done.result["video"]["url"].startswith("http://testserver/files/")
@@ -56,7 +56,7 @@ def test_completing_is_retried_until_the_store_answers(
     log_of: Any,
 ) -> None:
     job = submit(flaky_store)
-    flaky_store.fail_next = {"complete": 5, "add_log": 3}
+    flaky_store.fail_next = {"complete": 5, "add_logs": 3}
 
     make_worker(flaky_store, flaky_storage, chatty_engine(frames=3)).drain()
 
@@ -117,7 +117,7 @@ def test_log_lines_past_the_buffer_limit_are_counted_not_kept(
     buffer = LogBuffer(flaky_store, job.request_id, limit=3)
     for i in range(5):
         buffer.add(f"line {i}")
-    flaky_store.fail_next = {"add_log": 1}
+    flaky_store.fail_next = {"add_logs": 1}
     try:
         buffer.flush()
     except sqlite3.OperationalError:
@@ -134,7 +134,7 @@ def test_log_lines_past_the_buffer_limit_are_counted_not_kept(
 
 
 #: Every store call a running worker makes.
-EVERYTHING = {"heartbeat", "set_progress", "add_log", "complete", "release", "get"}
+EVERYTHING = {"heartbeat", "set_progress", "add_logs", "complete", "release", "get"}
 
 
 def _outage_after_render(store: Any, engine: Any, seconds: float) -> threading.Thread:

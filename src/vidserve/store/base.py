@@ -357,8 +357,13 @@ def webhook_state_after(delivered: bool, retry_at: float | None) -> WebhookState
     return WebhookState.FAILED if retry_at is None else WebhookState.PENDING
 
 
-class JobStore(abc.ABC):
-    """Durable queue and records. Every method is safe to call from several threads."""
+#: One log line to add: (timestamp, level, message).
+LogLine = tuple[float, str, str]
+
+
+class Queue(abc.ABC):
+    """Requests and their logs: submitting, claiming, leases, completing, cancelling and
+    reading them. Every method is safe to call from several threads."""
 
     #: Whether reads are local and take microseconds (SQLite): the API then makes status
     #: reads inline on its event loop, one by one, instead of through :meth:`read_status`.
@@ -418,10 +423,6 @@ class JobStore(abc.ABC):
     def work_stats(self) -> list[WorkStats]:
         """Per endpoint, the requests IN_QUEUE and IN_PROGRESS (none where there are none)."""
 
-    @abc.abstractmethod
-    def pending_webhooks(self) -> int:
-        """Completed requests whose webhook is still to be delivered (due or retrying)."""
-
     def queue_position(self, request_id: str) -> int | None:
         """How many IN_QUEUE requests would be claimed before this one; None unless queued."""
         (view,) = self.status_views([(request_id, None)])
@@ -449,6 +450,11 @@ class JobStore(abc.ABC):
         self, request_id: str, message: str, level: str = "INFO", timestamp: float | None = None
     ) -> None:
         """Append a log line."""
+
+    def add_logs(self, request_id: str, lines: Sequence[LogLine]) -> None:
+        """Append ``lines`` (timestamp, level, message) in order, numbered consecutively."""
+        for timestamp, level, message in lines:
+            self.add_log(request_id, message, level, timestamp)
 
     @abc.abstractmethod
     def logs(self, request_id: str, after_seq: int = 0) -> list[LogRecord]:
@@ -489,7 +495,10 @@ class JobStore(abc.ABC):
         """Complete every queued, never-started request past its start deadline with
         ``error_type`` ``request_timeout``. Returns how many."""
 
-    # -- webhook outbox -----------------------------------------------------------------
+
+class WebhookOutbox(abc.ABC):
+    """Webhooks to deliver: a completed request with a webhook is PENDING until delivered
+    or, out of attempts, FAILED."""
 
     @abc.abstractmethod
     def claim_webhooks(self, limit: int, lease_seconds: float) -> list[Job]:
@@ -504,7 +513,13 @@ class JobStore(abc.ABC):
         """Count one delivery attempt: DELIVERED; or PENDING again from ``retry_at``; or,
         with no ``retry_at``, FAILED for good. ``error`` says what went wrong."""
 
-    # -- expiring files -----------------------------------------------------------------
+    @abc.abstractmethod
+    def pending_webhooks(self) -> int:
+        """Completed requests whose webhook is still to be delivered (due or retrying)."""
+
+
+class FileLedger(abc.ABC):
+    """Stored files to delete once their lifetime ends."""
 
     @abc.abstractmethod
     def add_expiring_file(self, key: str, expires_at: float) -> None:
@@ -518,14 +533,14 @@ class JobStore(abc.ABC):
     def forget_files(self, keys: Collection[str]) -> None:
         """Drop expired files from the list once storage has deleted them."""
 
-    # -- the deployment ---------------------------------------------------------------
+
+class KeyStore(abc.ABC):
+    """The deployment's secret and its API keys."""
 
     @abc.abstractmethod
     def deployment_secret(self) -> str:
         """A random secret made on first use and the same for every process on this
         store: it signs upload URLs and derives the webhook signing key."""
-
-    # -- API keys, limits and usage ----------------------------------------------------
 
     @abc.abstractmethod
     def create_key(
@@ -555,12 +570,21 @@ class JobStore(abc.ABC):
     def get_key(self, key_id: str) -> ApiKey | None:
         """The key with this id, revoked or not; None if there is none."""
 
+
+class UsageLedger(abc.ABC):
+    """Seconds of video delivered and their cost, per owner and endpoint."""
+
     @abc.abstractmethod
     def usage(
         self, owner: str | None, since: float, until: float, *, all_owners: bool = False
     ) -> list[UsageRow]:
         """Requests completed with a result in ``[since, until)``, summed per owner and
         endpoint: ``owner``'s, or everyone's with ``all_owners``."""
+
+
+class JobStore(Queue, WebhookOutbox, FileLedger, KeyStore, UsageLedger):
+    """Everything the service keeps: each concern an interface of its own, so a backend
+    implements (and the shared suite in ``tests/store/`` checks) each separately."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

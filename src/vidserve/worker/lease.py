@@ -46,20 +46,22 @@ class LogBuffer:
                 self.dropped += 1
 
     def flush(self) -> None:
-        """Write every buffered line; a store error propagates, leaving the rest buffered."""
+        """Write every buffered line in one batch (numbered together, or not at all); a
+        store error propagates, leaving them buffered."""
         with self._flushing:
-            while True:
-                with self._lock:
-                    if not self._lines:
-                        dropped, self.dropped = self.dropped, 0
-                        break
-                    timestamp, level, message = self._lines[0]
-                self._store.add_log(self._request_id, message, level, timestamp)
-                with self._lock:
-                    self._lines.popleft()
+            with self._lock:
+                lines, dropped = list(self._lines), self.dropped
+            buffered = len(lines)
             if dropped:
                 note = f"{dropped} log line(s) dropped while the job store did not answer"
-                self._store.add_log(self._request_id, note, LogLevel.WARN.value)
+                lines.append((time.time(), LogLevel.WARN.value, note))
+            if not lines:
+                return
+            self._store.add_logs(self._request_id, lines)
+            with self._lock:
+                for _ in range(buffered):
+                    self._lines.popleft()
+                self.dropped -= dropped
 
     def clear(self) -> None:
         """Forget what is buffered (the request is no longer ours to log to)."""
