@@ -168,6 +168,29 @@ MIGRATIONS: list[tuple[str, ...]] = [
         """,
         "CREATE INDEX vidserve_idempotency_keys_created ON vidserve_idempotency_keys (created_at)",
     ),
+    (
+        # Queued requests counted per priority and block of 1024 seq numbers (level 0)
+        # and group of 32 blocks (level 1; see store/queue.py), from the requests queued now.
+        """
+        CREATE TABLE vidserve_queue_counts (
+            level integer NOT NULL,
+            priority integer NOT NULL,
+            bucket bigint NOT NULL,
+            queued integer NOT NULL,
+            PRIMARY KEY (level, priority, bucket)
+        )
+        """,
+        """
+        INSERT INTO vidserve_queue_counts (level, priority, bucket, queued)
+        SELECT 0, priority, seq / 1024, COUNT(*) FROM vidserve_requests WHERE status = 'IN_QUEUE'
+        GROUP BY priority, seq / 1024
+        """,
+        """
+        INSERT INTO vidserve_queue_counts (level, priority, bucket, queued)
+        SELECT 1, priority, seq / 32768, COUNT(*) FROM vidserve_requests WHERE status = 'IN_QUEUE'
+        GROUP BY priority, seq / 32768
+        """,
+    ),
 ]
 
 #: The first key of the advisory locks that serialize one owner's submits (rate limits).

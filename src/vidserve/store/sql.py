@@ -32,7 +32,15 @@ from vidserve.store.base import Dialect, Job, LogRecord, Priority, WebhookState
 __all__ = ["TABLES", "Connection", "Cursor", "Row", "SqlBackend"]
 
 #: The tables, by their names in the shared SQL.
-TABLES = ("requests", "logs", "expiring_files", "deployment", "api_keys", "idempotency_keys")
+TABLES = (
+    "requests",
+    "logs",
+    "queue_counts",
+    "expiring_files",
+    "deployment",
+    "api_keys",
+    "idempotency_keys",
+)
 
 _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
