@@ -272,14 +272,14 @@ class SqlQueue(SqlBackend, Queue):
         deltas: dict[tuple[int, int, int], int] = {}
         for priority, seq, delta in moves:
             block = int(seq) // self.queue_bucket
-            for key in ((0, int(priority), block), (1, int(priority), block // GROUP_BLOCKS)):
-                deltas[key] = deltas.get(key, 0) + delta
+            for counter in ((0, int(priority), block), (1, int(priority), block // GROUP_BLOCKS)):
+                deltas[counter] = deltas.get(counter, 0) + delta
         for (level, priority, bucket), delta in sorted(deltas.items()):
             if delta == 0:
                 continue
-            key = {"level": level, "priority": priority, "bucket": bucket}
-            if self.run(conn, _COUNT, {**key, "delta": delta}).fetchone()["queued"] == 0:
-                self.run(conn, _DROP_EMPTY, key)
+            where = {"level": level, "priority": priority, "bucket": bucket}
+            if self.run(conn, _COUNT, {**where, "delta": delta}).fetchone()["queued"] == 0:
+                self.run(conn, _DROP_EMPTY, where)
 
     def _take_idempotency_key(self, conn: Connection, job: NewJob, now: float) -> str | None:
         """Inside the create's transaction: the id of the request ``job``'s key already
