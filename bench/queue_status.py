@@ -67,6 +67,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 ENDPOINT = "fal-ai/kling-video/v1.6/pro/image-to-video"
 APP = "fal-ai/kling-video"  # fal's status paths carry owner/alias only
 KINDS = ("bare", "sqlite", "postgres")
+#: Appended to a server's name (``--plain``): the same server on uvicorn's pure-Python stack,
+#: h11 and asyncio's own loop, instead of httptools and uvloop (``uvicorn[standard]``).
+PLAIN = "+h11"
+
+
+def split_kind(kind: str) -> tuple[str, bool]:
+    """A server's base kind, and whether it runs on the plain stack."""
+    return kind.removesuffix(PLAIN), kind.endswith(PLAIN)
 POPULATION = {"IN_QUEUE": 500, "IN_PROGRESS": 200, "COMPLETED": 300}
 GRACE = 2.0  # seconds a poller goes on after its window to send the polls it is behind on
 WRK_LUA = """
@@ -118,7 +126,10 @@ def open_store(kind: str, url: str) -> Any:
 
 
 def serve(kind: str, port: str, data: str, store_url: str) -> None:
+    kind, plain = split_kind(kind)
     options: dict[str, Any] = {"access_log": False, "log_level": "warning"}
+    if plain:
+        options.update(http="h11", loop="asyncio")
     if kind == "bare":
         import uvicorn
 
@@ -307,10 +318,10 @@ def throwaway_db(admin: str, n: int) -> Any:
 def bench_one(kind: str, args: argparse.Namespace, data: Path, store_url: str) -> dict[str, Any]:
     port = free_port()
     data.mkdir()
-    if kind == "bare":
+    if split_kind(kind)[0] == "bare":
         ids = [str(uuid.uuid4()) for _ in range(sum(POPULATION.values()))]
     else:
-        store = open_store(kind, store_url)
+        store = open_store(split_kind(kind)[0], store_url)
         try:
             ids = populate(store, f"http://127.0.0.1:{port}")
         finally:
@@ -359,18 +370,23 @@ def median(values: list[float]) -> float:
 
 def summary(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Per server and phase, the median over rounds of every figure; per server, the median
-    of its within-round ratios to bare (``ratio``)."""
+    of its within-round ratios to bare on the same stack (``ratio``) and, with ``--plain``,
+    to itself on the plain stack (``over_plain``)."""
     out: dict[str, dict[str, Any]] = {}
     for kind, runs in rounds.items():
         out[kind] = {phase: {key: median([r[phase][key] for r in runs]) for key in runs[0][phase]}
                      for phase in ("max", "poll")}  # fmt: skip
-        if "bare" in rounds:
-            out[kind]["ratio"] = median(per_round_ratios(rounds, kind))
+        base, plain = split_kind(kind)
+        bare = "bare" + (PLAIN if plain else "")
+        if bare in rounds:
+            out[kind]["ratio"] = median(per_round_ratios(rounds, kind, bare))
+        if not plain and kind + PLAIN in rounds:
+            out[kind]["over_plain"] = median(per_round_ratios(rounds, kind, kind + PLAIN))
     return out
 
 
-def per_round_ratios(rounds: dict[str, list[dict[str, Any]]], kind: str) -> list[float]:
-    pairs = zip(rounds[kind], rounds["bare"], strict=True)
+def per_round_ratios(rounds: dict[str, list[dict[str, Any]]], kind: str, to: str) -> list[float]:
+    pairs = zip(rounds[kind], rounds[to], strict=True)
     return [r["max"]["rps"] / b["max"]["rps"] for r, b in pairs]
 
 
@@ -385,15 +401,17 @@ def table(
     hz: float,
 ) -> str:
     at = f"{pollers}x{hz:g} Hz"
-    lines = [f"| server | req/s (max) | ratio to bare | p50 | p99 | at {at}: req/s | p50 | p99 "
-             "| errors |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [f"| server | req/s (max) | ratio to bare | vs {PLAIN} | p50 | p99 | at {at}: req/s "
+             "| p50 | p99 | errors |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for kind, r in results.items():
         m, p = r["max"], r["poll"]
         ratio = f"{r['ratio']:.0%}" if "ratio" in r else "-"
+        over = f"{r['over_plain']:.2f}x" if "over_plain" in r else "-"
         errors = f"{p['errors']:.0f}" + (f" (+{p['unsent']:.0f} unsent)" if p["unsent"] else "")
         lines.append(
-            f"| {kind} | {m['rps']:.0f} | {ratio} | {ms(m['p50_ms'])} | {ms(m['p99_ms'])} "
-            f"| {p['rps']:.0f} | {ms(p['p50_ms'])} | {ms(p['p99_ms'])} | {errors} |"
+            f"| {kind} | {m['rps']:.0f} | {ratio} | {over} | {ms(m['p50_ms'])} "
+            f"| {ms(m['p99_ms'])} | {p['rps']:.0f} | {ms(p['p50_ms'])} | {ms(p['p99_ms'])} "
+            f"| {errors} |"
         )
     lines += ["", "CPU in percent of one core (the machine has 200 %); others: the machine less "
               "server, generator and postgres processes.", "", "| server | phase | server | "
@@ -430,6 +448,9 @@ def main() -> None:
                     " quieter than this (%% of a core) before each server")  # fmt: skip
     ap.add_argument("--only", default=",".join(KINDS), help="e.g. sqlite,bare")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--plain", action="store_true", help=f"also run each server on h11 and"
+                    f" asyncio's loop (named with {PLAIN}), for the ratio with and without"
+                    " httptools and uvloop")  # fmt: skip
     ap.add_argument("--connections", type=int, default=32, help="wrk's connections")
     ap.add_argument("--pollers", type=int, default=200)
     ap.add_argument("--hz", type=float, default=10.0, help="polls per second per poller")
@@ -447,13 +468,15 @@ def main() -> None:
     kinds = [k for k in KINDS if k in args.only.split(",")]
     if unknown := set(args.only.split(",")) - set(KINDS):
         ap.error(f"--only: unknown server(s) {sorted(unknown)}; choose from {KINDS}")
+    if args.plain:
+        kinds = [k + stack for k in kinds for stack in ("", PLAIN)]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanups below
     rounds: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory(prefix="vidserve-bench-") as tmp:
         for r in range(args.rounds):
             for kind in kinds:
                 data = Path(tmp) / f"{kind}-{r}"
-                if kind == "postgres":
+                if split_kind(kind)[0] == "postgres":
                     with throwaway_db(args.pg_admin, r) as dsn:
                         rounds[kind].append(bench_one(kind, args, data, dsn))
                 else:
