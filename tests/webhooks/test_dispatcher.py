@@ -17,6 +17,7 @@ from vidserve.store.sqlite import SQLiteJobStore
 from vidserve.webhooks import RetryPolicy, WebhookSigner
 from vidserve.webhooks.dispatcher import WebhookDispatcher
 
+from helpers import wait_until
 from webhook_receiver import Receiver
 
 SECRET = "dispatcher tests"  # noqa: S105 - a test key
@@ -51,6 +52,11 @@ def dispatcher(
     )
 
 
+def attempts(store: JobStore, request_id: str) -> int:
+    job = store.get(request_id)
+    return 0 if job is None else job.webhook_attempts
+
+
 def settle(d: WebhookDispatcher) -> None:
     d.close()  # waits for the deliveries in flight
 
@@ -76,12 +82,9 @@ def test_a_failed_delivery_is_retried_on_schedule_then_given_up(
 ) -> None:
     completed(store, "r1", f"{receiver.url}/fail")
     d = dispatcher(store, first_delay=0.2)
-    for _ in range(3):
-        deadline = time.monotonic() + 5
-        while d.run_once() == 0:
-            assert time.monotonic() < deadline, "the retry never came due"
-            time.sleep(0.05)
-        time.sleep(0.3)
+    for attempt in range(1, 4):
+        wait_until(lambda: d.run_once() > 0, "the next attempt comes due", timeout=5)
+        wait_until(lambda a=attempt: attempts(store, "r1") == a, "the attempt is recorded")
     settle(d)
     assert len(receiver.requests) == 3
     job = store.get("r1")

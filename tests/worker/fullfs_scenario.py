@@ -24,7 +24,7 @@ from vidserve.store.sqlite import SQLiteJobStore
 from vidserve.worker import Worker
 from vidserve.worker.retry import Backoff, RetryPolicy
 
-from helpers import data_uri, make_image
+from helpers import data_uri, make_image, wait_until
 
 
 class SmallEngine(Engine):
@@ -90,7 +90,7 @@ def main(data: Path, files: Path) -> dict[str, Any]:
         "leftovers_when_full": leftovers(files),
     }
     filler.unlink()
-    time.sleep(0.3)  # the claim pause
+    wait_until(lambda: worker.claims_paused_until <= time.monotonic(), "the claim pause ends")
     worker.run_once()
     done = store.get(job.request_id)
     assert done is not None

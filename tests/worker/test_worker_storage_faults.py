@@ -23,7 +23,7 @@ from vidserve.schema import ErrorType, Status
 from vidserve.storage import LocalStorage, StorageFullError
 from vidserve.storage.s3 import S3Storage
 
-from helpers import unavailable
+from helpers import unavailable, wait_until
 from s3server import DUMMY_AWS_ENV
 
 HERE = Path(__file__).resolve().parent
@@ -63,7 +63,7 @@ def test_full_storage_hands_back_pauses_claims_and_completes_once_space_returns(
     assert flaky_storage.attempts >= 2  # retried briefly before handing back
 
     flaky_storage.failing = False
-    time.sleep(0.25)  # the FAST policy's pause
+    wait_until(lambda: worker.claims_paused_until <= time.monotonic(), "the claim pause ends")
     assert worker.drain() == 1
     done = flaky_store.get(job.request_id)
     assert done.status is Status.COMPLETED and done.error is None and done.attempts == 1

@@ -11,6 +11,8 @@ from typing import Any
 from vidserve.schema import Status
 from vidserve.worker.lease import LogBuffer
 
+from helpers import wait_until
+
 
 def _frames(lines: list[str]) -> list[int]:
     return [int(line.split()[1]) for line in lines if line.startswith("frame ")]
@@ -192,7 +194,10 @@ def test_a_request_taken_over_during_an_outage_completes_once(
     # The first worker's lease runs out while the store does not answer it; another worker,
     # which reaches the store, takes the request over and completes it.
     assert engine.finished.wait(20)
-    time.sleep(0.7)
+    wait_until(
+        lambda: (flaky_store.inner.get(job.request_id).lease_expires_at or 0) < time.time(),
+        "the first worker's lease runs out",
+    )
     second = make_worker(flaky_store.inner, flaky_storage, chatty_engine(frames=1))
     assert second.run_once()
     outage.join(5)
