@@ -138,10 +138,11 @@ async def authenticate(request: Request) -> Caller:
 
 async def caller_for(keys: KeyCache, header: str | None) -> Caller:
     """The caller an ``Authorization`` header names, or AuthError (401). Answered on the
-    event loop when the cache can (nearly every call); the store is asked on the threadpool
-    only when it cannot."""
+    event loop when the cache can (nearly every call on a fleet) or the store's reads take
+    microseconds (SQLite: a thread hand-off would cost more than the read); the store is
+    asked on the threadpool only otherwise."""
     try:
-        return identify(keys, header, lookup=False)
+        return identify(keys, header, lookup=keys.store.quick_reads)
     except _CacheMiss:
         return await run_in_threadpool(identify, keys, header)
 
