@@ -231,6 +231,11 @@ class SqlQueue(SqlBackend, Queue):
 
     #: ``queue_counts``' block size (see the module's docstring).
     queue_bucket = QUEUE_BUCKET
+    _status_texts: dict[int, str]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._status_texts = {}
 
     # -- submitting ---------------------------------------------------------------------
 
@@ -353,17 +358,25 @@ class SqlQueue(SqlBackend, Queue):
 
     def status_query(self, reads: Sequence[StatusRead]) -> tuple[str, dict[str, Any]]:
         """The statement reading ``reads``' rows and positions, and its parameters."""
-        ids = " UNION ALL SELECT ".join(
-            f"{i} AS i, CAST(:id{i} AS TEXT) AS id" if i == 0 else f"{i}, :id{i}"
-            for i in range(len(reads))
-        )
         params: dict[str, Any] = {f"id{i}": rid for i, (rid, _) in enumerate(reads)}
         params.update(
             bucket=self.queue_bucket,
             group=self.queue_bucket * GROUP_BLOCKS,
             blocks=GROUP_BLOCKS,
         )
-        return self.sql(_STATUS_COLUMNS.format(ids)), params
+        return self._status_text(len(reads)), params
+
+    def _status_text(self, count: int) -> str:
+        """:data:`_STATUS_COLUMNS` for ``count`` reads, as this backend's text (kept: a poll
+        should not build its statement)."""
+        text = self._status_texts.get(count)
+        if text is None:
+            ids = " UNION ALL SELECT ".join(
+                f"{i} AS i, CAST(:id{i} AS TEXT) AS id" if i == 0 else f"{i}, :id{i}"
+                for i in range(count)
+            )
+            text = self._status_texts[count] = self.sql(_STATUS_COLUMNS.format(ids))
+        return text
 
     def logs_query(self, reads: Sequence[StatusRead]) -> tuple[str, dict[str, Any]] | None:
         """The statement reading the log lines ``reads`` ask for (None if none asks), run
