@@ -13,13 +13,22 @@ so the VAE never decodes. Each setting gets a fresh pipeline, a 2-step warm-up c
 compiles, where compile is on) and a timed call; a step is the time between two
 ``callback_on_step_end`` calls, with the GPU synchronised. Prints a markdown table.
 
+Besides the speed settings it compares the weights' forms: ``lora`` (a random rank-32 LoRA
+on the attention projections, loaded and active as the engines load one), ``int8`` and
+``fp8`` (torchao weight-only quantization of the transformer, as ``quantize = "int8"``
+does; CUDA only) and ``gguf`` (the transformer written as a Q8_0 GGUF file and loaded back
+through diffusers' GGUF loader, as ``transformer_gguf`` does).
+
 ``--full --layers 1`` runs the full-size interfaces with one transformer block, to check the
-full-size path on a machine without a big GPU.
+full-size path on a machine without a big GPU. ``--readme`` writes the table into
+``bench/README.md`` (between its ``diffusion-results`` markers).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import re
 import statistics
 import sys
 import tempfile
@@ -146,19 +155,95 @@ class Result:
 
 
 def settings(device: str, attention: str | None) -> dict[str, DiffusionOptions]:
-    """The compared settings: plain diffusers, each of vidserve's, and all of them."""
+    """The compared settings: plain diffusers, each of vidserve's, and all of them; the
+    weight forms (``lora``, ``int8``, ``fp8``, ``gguf``) run on plain diffusers' settings
+    and are applied by :func:`apply_weights`."""
     compile_mode = "regional" if device.startswith("cuda") else "none"
     backend = attention or ("_native_cudnn" if device.startswith("cuda") else "native")
     cache = DiffusionOptions(cache="first_block")
+    plain = DiffusionOptions()
     return {
-        "diffusers": DiffusionOptions(),
+        "diffusers": plain,
         "cache": cache,
         "compile": DiffusionOptions(compile=compile_mode),
         "attention": DiffusionOptions(attention_backend=backend),
         "vidserve": DiffusionOptions(
             cache="first_block", compile=compile_mode, attention_backend=backend
         ),
+        **{form: plain for form in WEIGHT_FORMS},
     }
+
+
+#: Settings that change the transformer's weights rather than how it runs.
+WEIGHT_FORMS = ("lora", "int8", "fp8", "gguf")
+#: The rank of the benchmark's LoRA (the LightX2V step-distillation LoRAs use 32 to 64).
+LORA_RANK = 32
+
+
+def check_settings(names: list[str], device: str) -> None:
+    """Exit with a sentence before building anything when a setting cannot run here."""
+    known = settings(device, None)
+    for name in names:
+        if name not in known:
+            sys.exit(f"bench/diffusion.py: unknown setting {name!r}; one of {', '.join(known)}")
+        if name in ("int8", "fp8") and not device.startswith("cuda"):
+            sys.exit(f"bench/diffusion.py: setting {name!r} (torchao) needs --device cuda")
+        package = {"int8": "torchao", "fp8": "torchao", "lora": "peft", "gguf": "gguf"}.get(name)
+        if package and importlib.util.find_spec(package) is None:
+            sys.exit(
+                f"bench/diffusion.py: setting {name!r} needs {package} (pip install {package})"
+            )
+
+
+def apply_weights(pipe: Any, form: str, folder: Path, dtype: Any) -> Any:
+    """``pipe`` with its transformer in the weight form ``form`` (see the module docstring).
+    ``folder`` is scratch space for the GGUF file and its config."""
+    if form == "lora":
+        from peft import LoraConfig
+
+        lora = LoraConfig(
+            r=LORA_RANK,
+            lora_alpha=LORA_RANK,
+            target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+            init_lora_weights=False,
+        )
+        pipe.transformer.add_adapter(lora, adapter_name="bench")
+        pipe.transformer.set_adapters(["bench"], weights=[1.0])
+    elif form in ("int8", "fp8"):
+        import torchao.quantization as ao
+
+        config = ao.Int8WeightOnlyConfig() if form == "int8" else ao.Float8WeightOnlyConfig()
+        ao.quantize_(pipe.transformer, config)
+    elif form == "gguf":
+        pipe.transformer = gguf_copy(pipe.transformer, folder, dtype)
+    return pipe
+
+
+def gguf_copy(model: Any, folder: Path, dtype: Any) -> Any:
+    """``model`` written as a GGUF file (Q8_0 for the linear weights whose rows fit its
+    blocks, as published conversions do) and loaded back by the engines' GGUF loader."""
+    import gguf
+    import numpy as np
+
+    from vidserve.engines.diffusers.quantized import load_gguf_transformer
+
+    (folder / "transformer").mkdir(parents=True, exist_ok=True)
+    model.save_config(folder / "transformer")
+    path = folder / "transformer.gguf"
+    writer = gguf.GGUFWriter(str(path), arch="vidserve-bench")
+    for name, tensor in model.state_dict().items():
+        array = tensor.detach().float().cpu().numpy()
+        if name.endswith(".weight") and array.ndim == 2 and array.shape[-1] % 32 == 0:
+            q8 = gguf.GGMLQuantizationType.Q8_0
+            data = gguf.quants.quantize(array, q8)
+            writer.add_tensor(name, data, raw_shape=data.shape, raw_dtype=q8)
+        else:
+            writer.add_tensor(name, np.ascontiguousarray(array))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return load_gguf_transformer(folder, "transformer", path, dtype)
 
 
 # --- building pipelines -------------------------------------------------------------------
@@ -365,6 +450,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     if device == "cpu":
         torch.set_num_threads(args.threads)
     chosen = settings(device, args.attention_backend)
+    check_settings(args.settings.split(","), device)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="vidserve-bench-") as tmp:
         for family in args.families.split(","):
@@ -380,12 +466,19 @@ def run(args: argparse.Namespace) -> list[Result]:
             frames = args.frames or (model.frames if full else 9)
             for size_name, size in sizes.items():
                 for setting in args.settings.split(","):
+                    if setting == "gguf" and family == "cogvideox":
+                        # diffusers has no single-file loader for CogVideoX (nor do the engines).
+                        print(f"  {family} {size_name} gguf: skipped (no GGUF loader)")
+                        continue
                     pipe = (
                         full_pipeline(model, args.layers, device, dtype)
                         if full
                         else tiny_pipeline(model, folder, dtype)
                     )
                     pipe.set_progress_bar_config(disable=True)
+                    if setting in WEIGHT_FORMS:
+                        scratch = Path(tmp) / f"{family}-{size_name}-{setting}"
+                        pipe = apply_weights(pipe, setting, scratch, dtype)
                     pipe.to(device)
                     accelerate(pipe, chosen[setting])
                     seconds, peak = measure(pipe, model, size, frames, args.steps, device)
@@ -424,8 +517,9 @@ def main() -> int:
     parser.add_argument("--families", default="wan,ltx,cogvideox")
     parser.add_argument(
         "--settings",
-        default="diffusers,vidserve",
-        help="comma list of diffusers, cache, compile, attention, vidserve (all three)",
+        default="diffusers,vidserve,lora,gguf",
+        help="comma list of diffusers, cache, compile, attention, vidserve (all three), "
+        "lora, int8, fp8 (CUDA), gguf",
     )
     parser.add_argument(
         "--sizes", default="480p,720p", help="full-size runs: 480p, 720p or WIDTHxHEIGHT"
@@ -442,14 +536,44 @@ def main() -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (one is steadiest on 2 cores)"
     )
+    parser.add_argument(
+        "--readme", action="store_true", help="write the table into bench/README.md"
+    )
     args = parser.parse_args()
     args.steps = args.steps or (8 if args.device.startswith("cuda") else 6)
     started = time.perf_counter()
     results = run(args)
     print()
     print(table(results))
-    print(f"\n{len(results)} runs in {time.perf_counter() - started:.0f} s on {args.device}")
+    summary = f"{len(results)} runs in {time.perf_counter() - started:.0f} s on {args.device}"
+    print(f"\n{summary}")
+    if args.readme:
+        write_readme(table(results), f"{summary} ({describe_machine(args.device)})")
     return 0
+
+
+README = Path(__file__).resolve().parent / "README.md"
+START, END = "<!-- diffusion-results:start -->", "<!-- diffusion-results:end -->"
+
+
+def describe_machine(device: str) -> str:
+    """The GPU's name, or "CPU", for the table's caption."""
+    import torch
+
+    if device.startswith("cuda"):
+        return str(torch.cuda.get_device_name(torch.device(device)))
+    return "CPU, tiny models: a smoke test, not a measure"
+
+
+def write_readme(markdown: str, caption: str) -> None:
+    """Replace what lies between the README's result markers with this run's table."""
+    text = README.read_text()
+    if START not in text or END not in text:
+        sys.exit(f"bench/diffusion.py: {README} has no {START} ... {END} markers")
+    block = f"{START}\n{caption}:\n\n{markdown}\n{END}"
+    pattern = re.escape(START) + ".*?" + re.escape(END)
+    README.write_text(re.sub(pattern, lambda _: block, text, flags=re.S))
+    print(f"wrote the table into {README}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from vidserve import __version__
 from vidserve.api.meta import metrics_text
 from vidserve.endpoints import ENDPOINTS
 from vidserve.schema import Status
-from vidserve.store import WorkStats
+from vidserve.store import RenderFigures, WorkStats
 
 from fakes import Harness
 from helpers import data_uri, make_image
@@ -126,3 +126,20 @@ def test_metrics_label_values_are_escaped() -> None:
     families = {f.name: f for f in text_string_to_metric_families(metrics_text(stats, 0, 160.0))}
     (odd,) = [s for s in families["vidserve_requests"].samples if s.value == 3]
     assert odd.labels["endpoint"] == 'odd"end\\point\nid'
+
+
+def test_metrics_show_render_figures_where_engines_measured_them() -> None:
+    figures = [
+        RenderFigures(V1, 3, 4.5, None, None),  # the motion engine: no steps, no GPU
+        RenderFigures(PRO, 2, 30.0, 1.25, 20480.0),
+    ]
+    text = metrics_text([], 0, 160.0, figures)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+
+    def series(name: str) -> dict[str, float]:
+        return {s.labels["endpoint"]: s.value for s in families[name].samples}
+
+    assert series("vidserve_renders_recent") == {V1: 3, PRO: 2}
+    assert series("vidserve_render_seconds_mean") == {V1: 4.5, PRO: 30.0}
+    assert series("vidserve_seconds_per_step_mean") == {PRO: 1.25}
+    assert series("vidserve_peak_gpu_memory_bytes") == {PRO: 20480 * 1024 * 1024}

@@ -176,3 +176,32 @@ class BrokenLoadEngine(Engine):
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
         raise AssertionError("never loaded, never called")
+
+
+#: The attention projections every family's transformer has (the usual LoRA targets).
+ATTENTION = ["to_q", "to_k", "to_v", "to_out.0"]
+
+
+def make_lora(folder: Path, path: Path, seed: int, rank: int = 4) -> Path:
+    """A random LoRA on the attention layers of ``folder``'s transformer, saved as
+    ``path`` the way diffusers' trainers save one (peft's state dict, the pipeline's
+    ``save_lora_weights``): what a user would download for their model."""
+    import json
+
+    import diffusers
+    import torch
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    index = json.loads((folder / "model_index.json").read_text())
+    config = json.loads((folder / "transformer" / "config.json").read_text())
+    model = getattr(diffusers, config["_class_name"]).from_pretrained(folder / "transformer")
+    torch.manual_seed(seed)
+    # Random A and B (peft starts B at zero): a LoRA that changes what the model makes.
+    lora = LoraConfig(r=rank, lora_alpha=rank, target_modules=ATTENTION, init_lora_weights=False)
+    model.add_adapter(lora)
+    layers = get_peft_model_state_dict(model)
+    getattr(diffusers, index["_class_name"]).save_lora_weights(
+        path.parent, transformer_lora_layers=layers, weight_name=path.name
+    )
+    return path

@@ -63,7 +63,7 @@ def test_each_folder_declares_what_it_makes_within_its_familys_bound(
     caps = made.capabilities
     assert (set(caps.kinds), set(caps.features), caps.max_reference_images) == (
         kinds,
-        features,
+        features | {Feature.LORA},  # every diffusion folder takes LoRAs
         references,
     )
     bound = engine_entry(key[0]).capabilities

@@ -4,6 +4,7 @@ model, the speed settings, and loading with the network unreachable."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -49,15 +50,46 @@ def test_guidance_range_is_configurable(tiny: dict[str, Path]) -> None:
     assert made.plan(video_request(guidance=0.25)).guidance_scale == 2.5
 
 
-def test_production_defaults_follow_the_models_recommendations(tiny: dict[str, Path]) -> None:
-    # Without test overrides: Wan at 16 fps (5 s = 81 frames), LTX at 24 fps in 8k+1 frames
-    # for its real VAE (the tiny one compresses time 4x), 50 / 40 steps.
-    wan = WanImageToVideoEngine(tiny["wan"]).plan(video_request())
+def production_copy(folder: Path, into: Path, rope: int | None = None) -> Path:
+    """The tiny folder as a real one: without make-tiny's ``vidserve.json`` (linked, not
+    copied), and with a real Wan's rotary table when ``rope`` is given."""
+    into.mkdir()
+    for child in folder.iterdir():
+        if child.name not in ("vidserve.json", "transformer"):
+            (into / child.name).symlink_to(child)
+    (into / "transformer").mkdir()
+    for part in (folder / "transformer").iterdir():
+        (into / "transformer" / part.name).symlink_to(part)
+    if rope is not None:
+        config = json.loads((folder / "transformer" / "config.json").read_text())
+        (into / "transformer" / "config.json").unlink()
+        config["rope_max_seq_len"] = rope
+        (into / "transformer" / "config.json").write_text(json.dumps(config))
+    return into
+
+
+def test_production_defaults_follow_the_models_recommendations(
+    tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    # Without the tiny folder's defaults: Wan at 16 fps (5 s = 81 frames), LTX at 24 fps in
+    # 8k+1 frames for its real VAE (the tiny one compresses time 4x), 50 / 40 steps.
+    real_wan = production_copy(tiny["wan"], tmp_path / "wan", rope=1024)
+    wan = WanImageToVideoEngine(real_wan).plan(video_request())
     assert (wan.fps, wan.num_frames, wan.steps) == (16, 81, 50)
     assert (wan.width, wan.height) == (832, 480)  # a 480p model renders 16:9 as 832x480
-    ltx = LTXImageToVideoEngine(tiny["ltx"]).plan(video_request(duration=10.0))
-    assert (ltx.fps, ltx.num_frames, ltx.steps) == (24, 241, 40)
-    assert (ltx.width % 32, ltx.height % 32) == (0, 0)
+    ltx = LTXImageToVideoEngine(production_copy(tiny["ltx"], tmp_path / "ltx"))
+    plan = ltx.plan(video_request(duration=10.0))
+    assert (plan.fps, plan.num_frames, plan.steps) == (24, 241, 40)
+    assert (plan.width % 32, plan.height % 32) == (0, 0)
+
+
+def test_a_tiny_folder_carries_smoke_defaults_that_options_override(
+    tiny: dict[str, Path],
+) -> None:
+    plan = LTXImageToVideoEngine(tiny["ltx"]).plan(video_request())
+    assert (plan.fps, plan.steps, plan.width * plan.height <= 128 * 128) == (4, 2, True)
+    plan = LTXImageToVideoEngine(tiny["ltx"], fps=8, steps=3).plan(video_request())
+    assert (plan.fps, plan.steps) == (8, 3)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -81,7 +113,8 @@ def test_progress_is_reported_every_step_and_ends_at_one(
 ) -> None:
     ctx = RecordingContext(tmp_path)
     made = engine(tiny, family, steps=3)
-    rendered = made.generate(video_request(), ctx)
+    # 4 s at 2 fps is one generation for each (CogVideoX 1.0's tiny table holds 9 frames).
+    rendered = made.generate(video_request(duration=4.0), ctx)
     assert ctx.progress_reports[:3] == pytest.approx([0.3, 0.6, 0.9])
     assert ctx.progress_reports[-1] == 1.0
     info = probe(rendered.path)
@@ -136,7 +169,7 @@ def test_each_wan_model_renders_what_it_supports(
     request = video_request(end_image=image(seed=3) if with_end else None)
     rendered = made.generate(request, RecordingContext(tmp_path))
     info = probe(rendered.path)
-    assert ((info.width, info.height), info.num_frames) == (size, 9)
+    assert ((info.width, info.height), info.num_frames) == (size, 13)  # 5 s at 2 fps
 
 
 def test_cogvideox_1_5_renders_any_size_in_16k_plus_1_frames(tmp_path: Path) -> None:

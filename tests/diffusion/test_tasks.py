@@ -38,8 +38,8 @@ def text_request(**fields: Any) -> VideoRequest:
 
 
 def two_shots(**fields: Any) -> VideoRequest:
-    shots = (Shot("a cat walks on the road", 2.0), Shot("a dog runs in the snow", 3.0))
-    return text_request(shots=shots, **fields)
+    shots = (Shot("a cat walks on the road", 2.0), Shot("a dog runs in the snow", 2.0))
+    return text_request(shots=shots, duration=4.0, **fields)
 
 
 class Spy:
@@ -57,16 +57,29 @@ class Spy:
         monkeypatch.setattr(runtime, "run_pipeline", run)
 
 
-@pytest.mark.parametrize("name", ["wan", "wan-5b", "vace", "ltx", "cogvideox"])
+@pytest.mark.parametrize(
+    ("name", "frames", "fps"),
+    [
+        ("wan", 13, 2),
+        ("wan-5b", 13, 2),
+        ("vace", 13, 2),
+        ("ltx", 13, 2),
+        # The tiny CogVideoX 1.0 makes 9 frames (8k+1) at once and a text model cannot
+        # continue from a frame: 5 s at 1 fps rather than a shorter video.
+        ("cogvideox", 9, 1),
+    ],
+)
 def test_text_to_video_renders_the_requested_size_and_frames(
-    tiny_text: dict[str, Path], name: str, tmp_path: Path
+    tiny_text: dict[str, Path], name: str, frames: int, fps: int, tmp_path: Path
 ) -> None:
     ctx = RecordingContext(tmp_path)
     rendered = engine(tiny_text, name).generate(text_request(), ctx)
-    # Under FAST: 16:9 within 2048 px is 64x32, and 5 s at 2 fps 9 frames.
+    # Under FAST: 16:9 within 2048 px is 64x32, and 5 s at 2 fps 13 frames (4k+1: the
+    # fewest that last 5 s).
     info = probe(rendered.path)
-    assert (info.width, info.height, info.num_frames) == (64, 32, 9)
-    assert (rendered.width, rendered.height, rendered.num_frames) == (64, 32, 9)
+    assert (info.width, info.height, info.num_frames, info.fps) == (64, 32, frames, fps)
+    assert (rendered.width, rendered.height, rendered.num_frames) == (64, 32, frames)
+    assert info.num_frames / info.fps >= 5.0
     assert any("from text" in line for line in ctx.logs), ctx.logs
     assert ctx.progress_reports[-1] == 1.0
 
@@ -79,7 +92,7 @@ def test_a_vace_reference_request_renders_with_the_references(
     request = text_request(kind=Kind.REFERENCE_TO_VIDEO, reference_images=references)
     ctx = RecordingContext(tmp_path)
     rendered = engine(tiny_text, "vace").generate(request, ctx)
-    assert probe(rendered.path).num_frames == 9
+    assert probe(rendered.path).num_frames == 13
     ((_, kwargs, _),) = spy.calls
     assert [r.size for r in kwargs["reference_images"]] == [(120, 160), (300, 100)]
     assert "video" not in kwargs  # no frame to keep: nothing to mask
@@ -92,11 +105,11 @@ def test_vace_keeps_a_start_and_an_end_frame_as_a_masked_control_video(
     spy = Spy(monkeypatch)
     request = video_request(end_image=image(seed=3))
     rendered = engine(tiny_text, "vace").generate(request, RecordingContext(tmp_path))
-    assert probe(rendered.path).num_frames == 9
+    assert probe(rendered.path).num_frames == 13
     ((_, kwargs, _),) = spy.calls
     masks = [np.asarray(m).max() for m in kwargs["mask"]]
-    assert masks == [0] + [255] * 7 + [0]  # black keeps the first and last frames
-    assert len(kwargs["video"]) == 9 and kwargs["video"][0].size == (64, 32)
+    assert masks == [0] + [255] * 11 + [0]  # black keeps the first and last frames
+    assert len(kwargs["video"]) == 13 and kwargs["video"][0].size == (64, 32)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +119,7 @@ def test_vace_keeps_a_start_and_an_end_frame_as_a_masked_control_video(
         ("wan-5b", {}, 5),
         ("vace", {}, 5),
         ("ltx", {}, 5),
-        # CogVideoX 1.0 renders 8k+1 frames: at 2 fps 5 s is one step, too few for 2 shots.
+        # CogVideoX 1.0 renders 8k+1 frames: at 2 fps 4 s is one step, too few for 2 shots.
         ("cogvideox", {"fps": 4}, 9),
     ],
 )
@@ -122,7 +135,7 @@ def test_a_storyboard_of_two_shots_renders_both_in_one_video(
     ctx = RecordingContext(tmp_path)
     rendered = engine(tiny_text, name, **options).generate(two_shots(), ctx)
     # Each shot is one generation of the model's steps; the second drops the frame it
-    # starts from, so the video has the frames one generation of 5 s would have.
+    # starts from, so the video has the frames one generation of 4 s would have.
     assert [call[1]["num_frames"] for call in spy.calls] == [frames, frames]
     assert [call[1]["prompt"] for call in spy.calls] == [
         "a cat walks on the road",
@@ -178,10 +191,10 @@ def test_an_image_to_video_storyboard_ends_on_the_end_frame(
     request = video_request(shots=shots, end_image=image(seed=3))
     made = LTXImageToVideoEngine(tiny["ltx"], **FAST)
     rendered = made.generate(request, RecordingContext(tmp_path))
-    assert probe(rendered.path).num_frames == 9
+    assert probe(rendered.path).num_frames == 13  # 5 + 9, less the frame shot 2 starts from
     first, second = (kwargs["conditions"] for _, kwargs, _ in spy.calls)
     assert [c.frame_index for c in first] == [0]  # from the start image
-    assert [c.frame_index for c in second] == [0, 4]  # from shot 1's end, to the end image
+    assert [c.frame_index for c in second] == [0, 8]  # from shot 1's end, to the end image
 
 
 def test_a_cancel_in_the_second_shot_names_it_and_leaves_no_file(

@@ -52,6 +52,12 @@ def server(
     srv.stop()
 
 
+def lasts(info: Any, seconds: float) -> bool:
+    """The video lasts ``seconds``: never less, at most one VAE step more (8 frames at most:
+    CogVideoX 1.0's)."""
+    return bool(seconds <= info.num_frames / info.fps <= seconds + 8 / info.fps)
+
+
 def render(srv: ServerProcess, endpoint: str, body: dict[str, Any], tmp_path: Path) -> Any:
     with httpx.Client(timeout=60) as client:
         job = client.post(f"{srv.url}/queue/{endpoint}", json=body)
@@ -77,14 +83,16 @@ def test_each_family_answers_text_to_video_with_an_mp4(
     server: ServerProcess, endpoint: str, tmp_path: Path
 ) -> None:
     info = render(server, endpoint, {"prompt": "a cat walks on the road"}, tmp_path)
-    assert info.codec == "h264" and info.num_frames >= 9 and info.fps == 2.0
+    # 5 s: at FAST's 2 fps, or lower where the tiny model cannot make that many frames.
+    assert info.codec == "h264" and info.num_frames >= 9 and info.fps <= 2.0
+    assert lasts(info, 5.0)
 
 
 def test_a_text_storyboard_renders_every_shot(server: ServerProcess, tmp_path: Path) -> None:
     shots = [{"prompt": "a road", "duration": "2"}, {"prompt": "a cat on it", "duration": "3"}]
     body = {"multi_prompt": shots, "generate_audio": False}
     info = render(server, K + "v3/standard/text-to-video", body, tmp_path)
-    assert info.duration == pytest.approx(5, abs=0.6)
+    assert lasts(info, 5.0)
 
 
 def test_references_render_through_wan_vace(server: ServerProcess, tmp_path: Path) -> None:
@@ -136,5 +144,5 @@ def test_openais_sdk_makes_a_video_from_text_alone(server: ServerProcess, tmp_pa
         out = tmp_path / "t2v.mp4"
         client.videos.download_content(video.id).write_to_file(out)
     info = probe(out)
-    assert info.num_frames / info.fps == pytest.approx(3.0, abs=0.5)
+    assert lasts(info, 3.0)
     assert video.size == f"{info.width}x{info.height}"

@@ -116,7 +116,7 @@ def test_vidserve_serve_renders_from_a_tiny_folder_named_in_the_environment(
             path = tmp_path / "out.mp4"
             path.write_bytes(client.get(result.json()["video"]["url"]).content)
         info = probe(path)
-        assert (info.width, info.height, info.num_frames, info.fps) == (64, 32, 9, 2.0)
+        assert (info.width, info.height, info.num_frames, info.fps) == (64, 32, 13, 2.0)
         assert "runs in a child process" in server.log()
     finally:
         server.stop()

@@ -24,6 +24,7 @@ from vidserve.store.base import (
 )
 
 LEASE = 30.0
+OTHER_V1 = "fal-ai/kling-video/v1/standard/image-to-video"
 
 
 class Clock(Protocol):
@@ -532,6 +533,36 @@ def test_logs_in_order_with_after_seq(store: JobStore, clock: Clock) -> None:
     assert [r.message for r in store.logs("a", after_seq=1)] == ["second", "third"]
     assert store.logs("a", after_seq=3) == []
     assert [r.seq for r in store.logs("other")] == [1]
+
+
+def test_render_figures_sum_up_recent_results_per_endpoint(store: JobStore, clock: Clock) -> None:
+    other = "fal-ai/kling-video/v1/pro/image-to-video"
+    runs = [
+        ("a", {"inference_time": 2.0, "seconds_per_step": 0.5, "peak_gpu_memory_mb": 900.0}),
+        ("b", {"inference_time": 4.0, "seconds_per_step": 1.5, "peak_gpu_memory_mb": 1200.0}),
+        ("c", {"inference_time": 9.0}),  # another endpoint's engine measures no steps
+        ("d", {"inference_time": 99.0}),  # failed: not a render
+    ]
+    for request_id, metrics in runs:
+        store.create(new(request_id, endpoint_id=other if request_id == "c" else OTHER_V1))
+        claim(store, "w")
+        failed = request_id == "d"
+        store.complete(
+            request_id,
+            "w",
+            result=None if failed else {"video": {}},
+            error="boom" if failed else None,
+            metrics=metrics,
+        )
+    clock.advance(10)
+    figures = {f.endpoint_id: f for f in store.render_figures(clock.now - 60)}
+    assert set(figures) == {OTHER_V1, other}
+    mine = figures[OTHER_V1]
+    assert (mine.count, mine.inference_seconds, mine.seconds_per_step) == (2, 3.0, 1.0)
+    assert mine.peak_gpu_memory_mb == 1200.0
+    theirs = figures[other]
+    assert (theirs.count, theirs.seconds_per_step, theirs.peak_gpu_memory_mb) == (1, None, None)
+    assert store.render_figures(clock.now - 5) == []  # outside the window
 
 
 def test_add_logs_numbers_a_batch_after_single_lines(store: JobStore) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,7 +18,7 @@ from vidserve.api.wire import ApiContext, base_url, get_ctx, spec_for
 from vidserve.endpoints import ENDPOINTS, EndpointSpec
 from vidserve.schema import File, Status, StatusBody
 from vidserve.serving import Route
-from vidserve.store import WorkStats
+from vidserve.store import RenderFigures, WorkStats
 
 router = APIRouter()
 
@@ -50,15 +51,41 @@ async def health(ctx: Ctx) -> JSONResponse:
 @router.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
 def metrics(ctx: Ctx, _caller: CallerDep) -> PlainTextResponse:
     """Prometheus text: the store's queued and running requests per endpoint (how many, and
-    how long the oldest has waited), webhooks still to deliver, and this server's version.
+    how long the oldest has waited), how renders went over the last
+    :data:`FIGURES_WINDOW` seconds, webhooks still to deliver, and this server's version.
     Every API process shows the same store-wide figures: scrape one. Needs a key once keys
     exist (Prometheus: ``authorization: {type: Key, credentials: <key>}``)."""
-    text = metrics_text(ctx.store.work_stats(), ctx.store.pending_webhooks(), time.time())
+    now = time.time()
+    store = ctx.store
+    figures = store.render_figures(now - FIGURES_WINDOW)
+    text = metrics_text(store.work_stats(), store.pending_webhooks(), now, figures)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def metrics_text(stats: list[WorkStats], pending_webhooks: int, now: float) -> str:
-    """The exposition: every served endpoint and active status has its series, 0 when idle."""
+#: Seconds of completed renders the render figures cover.
+FIGURES_WINDOW = 300.0
+
+#: (name, help, RenderFigures attribute, scale): a series per endpoint with figures.
+_FIGURES = (
+    ("vidserve_renders_recent", "Requests completed with a result in the last 5 minutes.",
+     "count", 1.0),
+    ("vidserve_render_seconds_mean", "Mean render time (inference_time) over the last 5 "
+     "minutes.", "inference_seconds", 1.0),
+    ("vidserve_seconds_per_step_mean", "Mean seconds per denoising step (diffusion engines) "
+     "over the last 5 minutes.", "seconds_per_step", 1.0),
+    ("vidserve_peak_gpu_memory_bytes", "Highest peak GPU memory of one render (diffusion "
+     "engines on CUDA) over the last 5 minutes.", "peak_gpu_memory_mb", 1024.0 * 1024.0),
+)  # fmt: skip
+
+
+def metrics_text(
+    stats: list[WorkStats],
+    pending_webhooks: int,
+    now: float,
+    figures: Sequence[RenderFigures] = (),
+) -> str:
+    """The exposition: every served endpoint and active status has its series, 0 when idle;
+    render figures for the endpoints that have them."""
     found = {(s.endpoint_id, s.status): s for s in stats}
     keys = sorted({*((eid, st) for eid in ENDPOINTS for st in _ACTIVE), *found})
     lines = [
@@ -77,6 +104,14 @@ def metrics_text(stats: list[WorkStats], pending_webhooks: int, now: float) -> s
         stat = found.get((endpoint_id, status))
         age = max(0.0, now - stat.oldest_created_at) if stat else 0.0
         lines.append(f"vidserve_oldest_request_age_seconds{_labels(endpoint_id, status)} {age:.3f}")
+    for name, help_text, attribute, scale in _FIGURES:
+        values = [(f.endpoint_id, getattr(f, attribute)) for f in figures]
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+        lines += [
+            f'{name}{{endpoint="{_escape(endpoint_id)}"}} {value * scale:.12g}'
+            for endpoint_id, value in values
+            if value is not None
+        ]
     lines += [
         "# HELP vidserve_webhooks_pending Completed requests whose webhook is still to deliver.",
         "# TYPE vidserve_webhooks_pending gauge",

@@ -1,7 +1,7 @@
 """``vidserve weights``: tools for model folders. ``make-tiny DIR --family wan|ltx|cogvideox
 [--task i2v|t2v|vace]`` writes a tiny random-weight model in the real diffusers layout, so
-configuration, loading, generation and encoding can be tried on a CPU in seconds. Its videos
-are noise."""
+configuration, loading, generation and encoding can be tried on a CPU in seconds, with a
+``vidserve.json`` of the small defaults it serves at. Its videos are noise."""
 
 from __future__ import annotations
 
@@ -63,14 +63,14 @@ def run(args: argparse.Namespace) -> int:
     )
     print("serve it with this engines TOML (VIDSERVE_ENGINES_CONFIG; see docs/diffusion.md):\n")
     print(TINY_TABLE.format(family=args.family, path=path.resolve()))
+    print(
+        f"\n{path / 'vidserve.json'} holds its defaults (small frames, {SMOKE_NOTE}); "
+        "keys in the engine's table override them."
+    )
     return 0
 
 
-#: Options a tiny model needs: its position tables are sized for tiny frames, and its noise
-#: needs no more than two steps.
-TINY_TABLE = """default = "{family}"
-[engines.{family}]
-weights = "{path}"
-steps = 2
-fps = 2
-max_area = 2048"""
+#: The table that serves a tiny folder: its ``vidserve.json`` holds the small sizes, fps and
+#: steps it is built for, so no option is needed.
+TINY_TABLE = 'default = "{family}"\n[engines.{family}]\nweights = "{path}"'
+SMOKE_NOTE = "at most 128x128, 4 fps, 2 steps"

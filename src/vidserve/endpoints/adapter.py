@@ -28,6 +28,7 @@ from vidserve.engines.base import (
     Feature,
     Image,
     Kind,
+    LoraWeight,
     Shot,
     Utterance,
     VideoRequest,
@@ -72,8 +73,8 @@ def _get(inp: BaseModel, name: str) -> Any:
     return getattr(inp, name, None)
 
 
-def asks(inp: BaseModel, kind: Kind) -> Asks:
-    """What ``inp`` (of an endpoint of ``kind``) asks of the engine that serves it."""
+def _features(inp: BaseModel) -> dict[Feature, tuple[Loc, bool]]:
+    """The features ``inp`` asks for, each with its field and whether the caller set it."""
     features: dict[Feature, tuple[Loc, bool]] = {}
     for name in ("tail_image_url", "end_image_url"):
         if _get(inp, name):
@@ -84,6 +85,8 @@ def asks(inp: BaseModel, kind: Kind) -> Asks:
     for name in ("static_mask_url", "dynamic_masks"):
         if _get(inp, name):
             features[Feature.MOTION_BRUSH] = ((name,), True)
+    if _get(inp, "loras"):
+        features[Feature.LORA] = (("loras",), True)
     if _get(inp, "multi_prompt") or len(_intelligent_shots(inp)) > 1:
         features[Feature.STORYBOARD] = (("multi_prompt",), True)
     voices = [i for i, e in enumerate(_get(inp, "elements") or []) if _get(e, "voice_id")]
@@ -93,6 +96,12 @@ def asks(inp: BaseModel, kind: Kind) -> Asks:
         features[Feature.AUDIO] = (("elements", voices[0], "voice_id"), True)
     elif _get(inp, "generate_audio"):
         features[Feature.AUDIO] = (("generate_audio",), "generate_audio" in inp.model_fields_set)
+    return features
+
+
+def asks(inp: BaseModel, kind: Kind) -> Asks:
+    """What ``inp`` (of an endpoint of ``kind``) asks of the engine that serves it."""
+    features = _features(inp)
     references = [i for i in file_inputs(inp) if i.loc[1] in _REFERENCE_FIELDS]
     kind_loc: Loc | None = None
     if kind is Kind.IMAGE_TO_VIDEO and references:
@@ -196,6 +205,10 @@ def video_request(
         effect=_get(inp, "effect_scene"),
         shots=shots,
         generate_audio=audio and Feature.AUDIO in wants.features,
+        loras=tuple(
+            LoraWeight(name=lora.name, path=lora.path, scale=lora.scale)
+            for lora in _get(inp, "loras") or ()
+        ),
         # fal picks a seed when none is given and reports it; so does vidserve.
         seed=seed if (seed := _get(inp, "seed")) is not None else secrets.randbelow(SEED_MAX + 1),
     )

@@ -168,7 +168,7 @@ SeedField = Annotated[
 ]
 
 #: The optional extensions: left out of the stored input when unset.
-EXTENSION_FIELDS = ("camera_control", "advanced_camera_control", "seed", "aspect_ratio")
+EXTENSION_FIELDS = ("camera_control", "advanced_camera_control", "seed", "aspect_ratio", "loras")
 
 
 def camera_motion(

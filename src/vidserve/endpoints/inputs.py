@@ -42,6 +42,7 @@ from vidserve.endpoints.fields import (
     VoiceId,
     VoiceSpeed,
 )
+from vidserve.endpoints.loras import LorasField
 from vidserve.endpoints.voices import DEFAULT_VOICE
 from vidserve.schema import File, Usage
 
@@ -102,7 +103,13 @@ class _Input(BaseModel):
         return data
 
 
-class _CameraInput(_Input):
+class _GenerativeInput(_Input):
+    """Inputs a diffusion model can render: vidserve's ``loras`` extension (:mod:`.loras`)."""
+
+    loras: LorasField
+
+
+class _CameraInput(_GenerativeInput):
     """Image-to-video inputs: vidserve's camera and framing extensions (where fal's own
     input has an ``aspect_ratio``, that one stands)."""
 
@@ -243,7 +250,7 @@ class V3TurboImageToVideoInput(_CameraInput):
 # --- text to video ------------------------------------------------------------------------
 
 
-class V1TextToVideoInput(_Input):
+class V1TextToVideoInput(_GenerativeInput):
     """fal's V1TextToVideoRequest: Kling v1's camera presets and ``advanced_camera_control``
     (fal's own fields here, not extensions)."""
 
@@ -260,7 +267,7 @@ class V1TextToVideoInput(_Input):
     )
 
 
-class TextToVideoInput(_Input):
+class TextToVideoInput(_GenerativeInput):
     """fal's TextToVideoRequest (KlingVideoV15ProTextToVideoInput: v1.5 pro, v1.6, v2 and
     v2.1 master, v2.5-turbo pro)."""
 
@@ -277,7 +284,7 @@ class V26ProTextToVideoInput(TextToVideoInput):
     generate_audio: GenerateAudio = True
 
 
-class V3TextToVideoInput(_Input):
+class V3TextToVideoInput(_GenerativeInput):
     """fal's KlingVideoV34kTextToVideoInput (v3 standard, pro and 4k)."""
 
     prompt: str | None = _optional_prompt()
@@ -290,7 +297,7 @@ class V3TextToVideoInput(_Input):
     cfg_scale: CfgScale = 0.5
 
 
-class O3TextToVideoInput(_Input):
+class O3TextToVideoInput(_GenerativeInput):
     """fal's O3ProTextToVideoInput (O3 standard, pro and 4k)."""
 
     prompt: str | None = _optional_prompt()
@@ -303,7 +310,7 @@ class O3TextToVideoInput(_Input):
     )
 
 
-class V3TurboTextToVideoInput(_Input):
+class V3TurboTextToVideoInput(_GenerativeInput):
     """fal's KlingVideoV3TurboProTextToVideoInput (turbo standard and pro)."""
 
     prompt: str | None = _optional_prompt()
@@ -315,7 +322,7 @@ class V3TurboTextToVideoInput(_Input):
 # --- several images -----------------------------------------------------------------------
 
 
-class ElementsInput(_Input):
+class ElementsInput(_GenerativeInput):
     """fal's MultiImageToVideoRequest (KlingVideoV16ProElementsInput): up to 4 images."""
 
     prompt: Prompt
@@ -329,7 +336,7 @@ class ElementsInput(_Input):
     negative_prompt: NegativePrompt = DEFAULT_NEGATIVE_PROMPT
 
 
-class O1ReferenceToVideoInput(_Input):
+class O1ReferenceToVideoInput(_GenerativeInput):
     """fal's OmniVideoReferenceToVideoInput: elements and reference images, 3 to 10 s."""
 
     prompt: Prompt = Field(
@@ -350,7 +357,7 @@ class O1ReferenceToVideoInput(_Input):
     duration: O1Duration = Field(default="5", description="Video duration in seconds.")
 
 
-class O3ReferenceToVideoInput(_Input):
+class O3ReferenceToVideoInput(_GenerativeInput):
     """fal's O3ProReferenceVideoI2VInput (O3 standard, pro and 4k)."""
 
     prompt: str | None = _optional_prompt()

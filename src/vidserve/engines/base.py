@@ -50,6 +50,7 @@ class Feature(StrEnum):
     MOTION_BRUSH = "motion_brush"
     STORYBOARD = "storyboard"
     AUDIO = "audio"
+    LORA = "lora"
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ FEATURE_PHRASES = {
     Feature.MOTION_BRUSH: "a motion brush",
     Feature.STORYBOARD: "a storyboard of shots (multi_prompt)",
     Feature.AUDIO: "audio",
+    Feature.LORA: "LoRAs (loras)",
 }
 
 #: What an engine that declares nothing is taken to honour: image-to-video with every
@@ -156,6 +158,17 @@ class Utterance:
 
 
 @dataclass(frozen=True)
+class LoraWeight:
+    """One LoRA a request picks: by the name an engine's configuration gives it, or by its
+    file (inside the engine's configured folders), at ``scale`` (0 leaves it out; None: the
+    configured scale, 1 for a file)."""
+
+    name: str | None = None
+    path: str | None = None
+    scale: float | None = None
+
+
+@dataclass(frozen=True)
 class VideoRequest:
     """What to render, independent of any API: every field already validated and defaulted.
 
@@ -196,6 +209,8 @@ class VideoRequest:
     utterance: Utterance | None = None
     #: A video input (lipsync): a file in the run's work directory, for the engine to stream.
     video_path: Path | None = None
+    #: LoRAs the request picks (diffusion engines with LoRAs configured), in order.
+    loras: tuple[LoraWeight, ...] = field(default_factory=tuple)
 
     @property
     def num_frames(self) -> int:
@@ -210,6 +225,7 @@ class VideoRequest:
             Feature.MOTION_BRUSH: self.has_motion_brush,
             Feature.STORYBOARD: bool(self.shots),
             Feature.AUDIO: self.generate_audio,
+            Feature.LORA: bool(self.loras),
         }
         return frozenset(f for f, on in used.items() if on)
 

@@ -44,16 +44,16 @@ SPEECH_CAPABILITIES = Capabilities(kinds=frozenset({Kind.TEXT_TO_SPEECH}))
 #: what its own folder allows (a Wan T2V folder makes no image-to-video).
 WAN_CAPABILITIES = Capabilities(
     kinds=frozenset({Kind.IMAGE_TO_VIDEO, Kind.TEXT_TO_VIDEO, Kind.REFERENCE_TO_VIDEO}),
-    features=frozenset({Feature.END_IMAGE, Feature.STORYBOARD}),
+    features=frozenset({Feature.END_IMAGE, Feature.STORYBOARD, Feature.LORA}),
     max_reference_images=7,
 )
 LTX_CAPABILITIES = Capabilities(
     kinds=frozenset({Kind.IMAGE_TO_VIDEO, Kind.TEXT_TO_VIDEO}),
-    features=frozenset({Feature.END_IMAGE, Feature.STORYBOARD}),
+    features=frozenset({Feature.END_IMAGE, Feature.STORYBOARD, Feature.LORA}),
 )
 COGVIDEOX_CAPABILITIES = Capabilities(
     kinds=frozenset({Kind.IMAGE_TO_VIDEO, Kind.TEXT_TO_VIDEO}),
-    features=frozenset({Feature.STORYBOARD}),
+    features=frozenset({Feature.STORYBOARD, Feature.LORA}),
 )
 
 

@@ -325,6 +325,19 @@ class WorkStats:
 
 
 @dataclass(frozen=True)
+class RenderFigures:
+    """How one endpoint's renders went over a recent window (requests completed with a
+    result): how many, their mean time, and, where engines measured them, mean seconds per
+    denoising step and the highest peak GPU memory. What ``/metrics`` shows."""
+
+    endpoint_id: str
+    count: int
+    inference_seconds: float | None
+    seconds_per_step: float | None
+    peak_gpu_memory_mb: float | None
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """Answer to a heartbeat: whether the lease is still ours, and whether to stop."""
 
@@ -422,6 +435,11 @@ class Queue(abc.ABC):
     @abc.abstractmethod
     def work_stats(self) -> list[WorkStats]:
         """Per endpoint, the requests IN_QUEUE and IN_PROGRESS (none where there are none)."""
+
+    @abc.abstractmethod
+    def render_figures(self, since: float) -> list[RenderFigures]:
+        """Per endpoint with requests completed with a result since ``since``, their
+        :class:`RenderFigures` (from the metrics workers stored with each)."""
 
     def queue_position(self, request_id: str) -> int | None:
         """How many IN_QUEUE requests would be claimed before this one; None unless queued."""

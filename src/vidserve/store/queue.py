@@ -38,6 +38,7 @@ from vidserve.store.base import (
     LogRecord,
     NewJob,
     Queue,
+    RenderFigures,
     StatusRead,
     StatusView,
     SubmitLimits,
@@ -172,6 +173,16 @@ WHERE request_id = :id AND seq > :after ORDER BY seq
 _LOG_LINES = """
 SELECT request_id, seq, timestamp, level, message FROM {{logs}}
 WHERE {} ORDER BY request_id, seq
+"""
+
+_RENDER_FIGURES = """
+SELECT endpoint_id, COUNT(*) AS n,
+       AVG(CAST(metrics ->> 'inference_time' AS DOUBLE PRECISION)) AS mean_time,
+       AVG(CAST(metrics ->> 'seconds_per_step' AS DOUBLE PRECISION)) AS mean_step,
+       MAX(CAST(metrics ->> 'peak_gpu_memory_mb' AS DOUBLE PRECISION)) AS peak
+FROM {requests}
+WHERE completed_at >= :since AND result IS NOT NULL
+GROUP BY endpoint_id ORDER BY endpoint_id
 """
 
 _HEARTBEAT = """
@@ -422,6 +433,15 @@ class SqlQueue(SqlBackend, Queue):
             """
         )
         return [WorkStats(r["endpoint_id"], Status(r["status"]), r["n"], r["oldest"]) for r in rows]
+
+    def render_figures(self, since: float) -> list[RenderFigures]:
+        """Per endpoint, its renders completed since ``since`` (see
+        :meth:`Queue.render_figures`): one range of the completion-time index."""
+        rows = self.rows(_RENDER_FIGURES, {"since": since})
+        return [
+            RenderFigures(r["endpoint_id"], r["n"], r["mean_time"], r["mean_step"], r["peak"])
+            for r in rows
+        ]
 
     # -- working ------------------------------------------------------------------------
 

@@ -30,19 +30,20 @@ from vidserve.engines.base import (
 from vidserve.engines.diffusers.common import (
     GuidanceRange,
     check_weights,
-    fit_size,
     read_component_config,
 )
-from vidserve.engines.diffusers.options import DiffusionOptions
+from vidserve.engines.diffusers.limits import ModelLimits, table_side
+from vidserve.engines.diffusers.loras import LoraCatalog, LoraChoice, apply_trigger, override
+from vidserve.engines.diffusers.options import DiffusionOptions, merged_options
 from vidserve.engines.diffusers.shots import (
     ShotInput,
+    Timing,
+    fit_duration,
     inputs_of,
     refuse_unsupported,
     render_shots,
-    shot_frames,
-    video_frames,
 )
-from vidserve.errors import EngineError
+from vidserve.errors import ConfigError, EngineError
 
 I2V, T2V = "CogVideoXImageToVideoPipeline", "CogVideoXPipeline"
 PIPELINES = (I2V, T2V)
@@ -69,12 +70,14 @@ class CogVideoXModel:
     max_area: int
     max_frames: int
     text_length: int
+    #: What its positional table (learned or sliced) lets it render.
+    limits: ModelLimits
 
     @property
     def capabilities(self) -> Capabilities:
-        """Image- or text-to-video, and storyboards."""
+        """Image- or text-to-video, storyboards and LoRAs."""
         kind = Kind.IMAGE_TO_VIDEO if self.pipeline == I2V else Kind.TEXT_TO_VIDEO
-        return Capabilities(frozenset({kind}), frozenset({Feature.STORYBOARD}))
+        return Capabilities(frozenset({kind}), frozenset({Feature.STORYBOARD, Feature.LORA}))
 
 
 def describe_model(path: Path, pipeline: str = I2V) -> CogVideoXModel:
@@ -87,25 +90,43 @@ def describe_model(path: Path, pipeline: str = I2V) -> CogVideoXModel:
     temporal = int(vae.get("temporal_compression_ratio", 4))
     patch = int(transformer.get("patch_size", 2))
     text_length = int(transformer.get("max_text_seq_length", 226))
+    sample_width = int(transformer.get("sample_width", 90))
+    sample_height = int(transformer.get("sample_height", 60))
+    multiple = spatial * patch
     if transformer.get("patch_size_t"):
-        # 1.5 was trained on 16k+1 frames (81 and 161) at up to 1360x768.
+        # 1.5 was trained on 16k+1 frames (81 and 161) at up to 1360x768; its rotary grid is
+        # sliced from one of the sample size, which no frame may pass.
+        limits = ModelLimits(
+            multiple,
+            16,
+            max_width=table_side(sample_width // patch, patch, spatial, multiple),
+            max_height=table_side(sample_height // patch, patch, spatial, multiple),
+            source=f"its rotary grid, sample size {sample_width}x{sample_height} latents",
+        )
         return CogVideoXModel(
             f"CogVideoX 1.5 {task}",
             pipeline,
             None,
-            spatial * patch,
+            multiple,
             16,
             16,
             1360 * 768,
             161,
             text_length,
+            limits,
         )
     sample_frames = int(transformer.get("sample_frames", 49))
     fixed = None
+    limits = ModelLimits(multiple, 2 * temporal)
     if transformer.get("use_learned_positional_embeddings"):
-        fixed = (
-            int(transformer.get("sample_width", 90)) * spatial,
-            int(transformer.get("sample_height", 60)) * spatial,
+        fixed = (sample_width * spatial, sample_height * spatial)
+        # Learned positions for one latent size and length.
+        limits = ModelLimits(
+            multiple,
+            2 * temporal,
+            max_frames=sample_frames,
+            fixed_size=fixed,
+            source=f"learned positions for {fixed[0]}x{fixed[1]} and {sample_frames} frames",
         )
     # The VAE's decoder doubles time twice, keeping a lone first frame only when the count
     # is odd: an even number of latent frames decodes into 3 frames more than asked. So 1.0
@@ -120,6 +141,7 @@ def describe_model(path: Path, pipeline: str = I2V) -> CogVideoXModel:
         720 * 480,
         sample_frames,
         text_length,
+        limits,
     )
 
 
@@ -134,8 +156,11 @@ class Plan:
     fps: int
     steps: int
     guidance_scale: float
-    #: Frames each generation renders: one per shot (one for a plain request).
-    shot_frames: tuple[int, ...] = ()
+    #: The generations that render it (one per shot, more for a shot longer than the model
+    #: makes at once).
+    timing: Timing
+    #: The LoRAs it renders with.
+    loras: tuple[LoraChoice, ...] = ()
 
 
 class CogVideoXImageToVideoEngine(Engine):
@@ -147,15 +172,25 @@ class CogVideoXImageToVideoEngine(Engine):
 
     def __init__(self, weights: Path | str, **options: Any) -> None:
         self.weights = Path(weights)
-        self.options = DiffusionOptions.parse(options, self.name, FAMILY_OPTIONS)
+        self.options = DiffusionOptions.parse(
+            merged_options(self.weights, self.name, options), self.name, FAMILY_OPTIONS
+        )
         index = check_weights(self.weights, PIPELINES, COMPONENTS)
         self.model = describe_model(self.weights, str(index["_class_name"]))
+        self.model.limits.check_options(self.name, self.model.label, self.options)
+        if self.options.transformer_gguf or self.options.transformer_2_gguf:
+            raise ConfigError(
+                f"engine {self.name}: diffusers cannot load a CogVideoX transformer from a "
+                "single (GGUF) file; use quantize on a GPU instead"
+            )
+        self.loras = LoraCatalog(self.name, self.options.loras, self.options.lora_dirs)
         self.capabilities = self.model.capabilities
         self._pipe: Any = None
+        self._slots: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to the child process before loading; a loaded pipeline never travels.
-        return {**self.__dict__, "_pipe": None}
+        return {**self.__dict__, "_pipe": None, "_slots": None}
 
     @property
     def pipeline(self) -> Any:
@@ -168,30 +203,37 @@ class CogVideoXImageToVideoEngine(Engine):
             return
         import diffusers
 
+        from vidserve.engines.diffusers.loras import LoraSlots
         from vidserve.engines.diffusers.runtime import load_pipeline
 
         pipeline_class = getattr(diffusers, self.model.pipeline)
-        self._pipe, _ = load_pipeline(pipeline_class, self.weights, self.options)
+        pipe, _ = load_pipeline(pipeline_class, self.weights, self.options)
+        self._slots = LoraSlots(pipe, self.name)
+        self._slots.preload(list(self.loras.specs.values()))
+        self._pipe = pipe
 
     def plan(self, request: VideoRequest) -> Plan:
         """Frame count, size, steps and guidance for ``request`` (no model needed)."""
         opts, model = self.options, self.model
-        fps = opts.fps or model.fps
-        if model.fixed_size is not None:
-            width, height = model.fixed_size
-        else:
-            width, height = fit_size(
-                request.width, request.height, model.size_multiple, opts.max_area or model.max_area
-            )
-        max_frames = min(opts.max_frames or model.max_frames, model.max_frames)
-        frames = shot_frames(request, fps, model.frame_multiple, max_frames)
+        width, height = model.limits.size(
+            request.width, request.height, opts.max_area or model.max_area
+        )
+        timing = fit_duration(
+            request,
+            opts.fps or model.fps,
+            model.frame_multiple,
+            model.limits.frame_cap(opts.max_frames, model.max_frames),
+            chain=model.pipeline == I2V,
+            label=model.label,
+        )
+        loras = self.loras.select(request)
         guidance = GuidanceRange(
             GUIDANCE.low if opts.guidance_min is None else opts.guidance_min,
             GUIDANCE.high if opts.guidance_max is None else opts.guidance_max,
         )
-        scale = guidance.scale(request.guidance)
-        steps = opts.steps or DEFAULT_STEPS
-        return Plan(width, height, video_frames(frames), fps, steps, scale, frames)
+        scale = override(loras, "guidance") or guidance.scale(request.guidance)
+        steps = override(loras, "steps") or opts.steps or DEFAULT_STEPS
+        return Plan(width, height, timing.num_frames, timing.fps, steps, scale, timing, loras)
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
         """Render ``request`` into ``ctx.workdir / "output.mp4"``."""
@@ -206,20 +248,14 @@ class CogVideoXImageToVideoEngine(Engine):
         if self._pipe is None:
             ctx.log(f"cogvideox: loading {self.model.label} from {self.weights}")
             self.load()
-        wanted = shot_frames(request, plan.fps, self.model.frame_multiple)
-        if plan.num_frames < video_frames(wanted):
-            most = min(self.options.max_frames or self.model.max_frames, self.model.max_frames)
-            ctx.log(
-                f"cogvideox: {self.model.label} renders at most {most} frames at once; this "
-                f"video has {plan.num_frames} "
-                f"({plan.num_frames / plan.fps:.1f} s at {plan.fps} fps)",
-                "WARN",
-            )
         ctx.log(
             f"cogvideox: {self.model.label}, {plan.width}x{plan.height}, {plan.num_frames} "
             f"frames at {plan.fps} fps from {inputs_of(request)}; {plan.steps} steps, "
             f"guidance {plan.guidance_scale}"
         )
+        self._slots.activate(plan.loras)
+        if plan.loras:
+            ctx.log(f"cogvideox: LoRAs {', '.join(c.describe() for c in plan.loras)}")
 
         def render(shot: ShotInput, reporter: Any) -> Any:
             return self._render(request, plan, shot, reporter)
@@ -227,8 +263,7 @@ class CogVideoXImageToVideoEngine(Engine):
         return render_shots(
             self.name,
             request,
-            plan.shot_frames,
-            fps=plan.fps,
+            plan.timing,
             steps=plan.steps,
             ctx=ctx,
             render=render,
@@ -245,7 +280,7 @@ class CogVideoXImageToVideoEngine(Engine):
         return runtime.run_pipeline(
             self._pipe,
             reporter,
-            prompt=shot.prompt,
+            prompt=apply_trigger(shot.prompt, plan.loras),
             negative_prompt=request.negative_prompt or None,
             height=plan.height,
             width=plan.width,

@@ -43,14 +43,16 @@ def offline_environment() -> None:
 
 
 def frame_count(duration: float, fps: int, multiple: int, max_frames: int | None = None) -> int:
-    """The valid frame count (``multiple * k + 1``, k >= 1) nearest ``duration * fps``.
+    """The fewest valid frames (``multiple * k + 1``, k >= 1) that last ``duration`` at
+    ``fps``: never a shorter video, at most one VAE step longer.
 
     Video VAEs compress time by ``multiple`` after a lone first frame, so Wan needs 4k+1
     frames, LTX-Video 8k+1, CogVideoX 1.5 16k+1. ``max_frames`` caps the result (rounded
     down to a valid count).
     """
     wanted = max(duration * fps, 1.0)
-    k = max(1, round((wanted - 1) / multiple))
+    # The tolerance keeps 80.0000001 wanted frames from costing a whole step more.
+    k = max(1, math.ceil((wanted - 1) / multiple - 1e-6))
     if max_frames is not None:
         k = max(1, min(k, (max_frames - 1) // multiple))
     return multiple * k + 1

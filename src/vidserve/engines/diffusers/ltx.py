@@ -19,17 +19,18 @@ from vidserve.engines.base import Engine, RenderedVideo, RunContext, VideoReques
 from vidserve.engines.diffusers.common import (
     GuidanceRange,
     check_weights,
-    fit_size,
     read_component_config,
 )
-from vidserve.engines.diffusers.options import DiffusionOptions
+from vidserve.engines.diffusers.limits import ModelLimits
+from vidserve.engines.diffusers.loras import LoraCatalog, LoraChoice, apply_trigger, override
+from vidserve.engines.diffusers.options import DiffusionOptions, merged_options
 from vidserve.engines.diffusers.shots import (
     ShotInput,
+    Timing,
+    fit_duration,
     inputs_of,
     refuse_unsupported,
     render_shots,
-    shot_frames,
-    video_frames,
 )
 from vidserve.engines.registry import LTX_CAPABILITIES
 
@@ -73,8 +74,11 @@ class Plan:
     fps: int
     steps: int
     guidance_scale: float
-    #: Frames each generation renders: one per shot (one for a plain request).
-    shot_frames: tuple[int, ...] = ()
+    #: The generations that render it (one per shot, more for a shot longer than the model
+    #: makes at once).
+    timing: Timing
+    #: The LoRAs it renders with.
+    loras: tuple[LoraChoice, ...] = ()
 
 
 class LTXImageToVideoEngine(Engine):
@@ -87,7 +91,9 @@ class LTXImageToVideoEngine(Engine):
 
     def __init__(self, weights: Path | str, **options: Any) -> None:
         self.weights = Path(weights)
-        self.options = DiffusionOptions.parse(options, self.name, FAMILY_OPTIONS)
+        self.options = DiffusionOptions.parse(
+            merged_options(self.weights, self.name, options), self.name, FAMILY_OPTIONS
+        )
         check_weights(self.weights, PIPELINES, COMPONENTS)
         self.capabilities = LTX_CAPABILITIES
         vae = read_component_config(self.weights, "vae")
@@ -100,13 +106,18 @@ class LTXImageToVideoEngine(Engine):
         # The pipeline also insists on multiples of 32 whatever the VAE.
         self.size_multiple = math.lcm(32, int(spatial) * int(transformer.get("patch_size", 1)))
         self.frame_multiple = int(temporal) * int(transformer.get("patch_size_t", 1))
+        # Its rotary positions are computed for any grid: no table to stay inside.
+        self.limits = ModelLimits(self.size_multiple, self.frame_multiple, source="")
+        self.limits.check_options(self.name, self.label, self.options)
+        self.loras = LoraCatalog(self.name, self.options.loras, self.options.lora_dirs)
         self._pipe: Any = None
         #: ``LTXPipeline`` over the same models, for text-to-video.
         self._text: Any = None
+        self._slots: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to the child process before loading; a loaded pipeline never travels.
-        return {**self.__dict__, "_pipe": None, "_text": None}
+        return {**self.__dict__, "_pipe": None, "_text": None, "_slots": None}
 
     @property
     def pipeline(self) -> Any:
@@ -120,9 +131,12 @@ class LTXImageToVideoEngine(Engine):
         from diffusers import LTXConditionPipeline, LTXPipeline
 
         from vidserve.engines.diffusers import runtime
+        from vidserve.engines.diffusers.loras import LoraSlots
 
         pipe, device = runtime.load_pipeline(LTXConditionPipeline, self.weights, self.options)
         self._text = runtime.sibling(pipe, LTXPipeline, self.options, device)
+        self._slots = LoraSlots(pipe, self.name)
+        self._slots.preload(list(self.loras.specs.values()))
         self._pipe = pipe
 
     def family_option(self, key: str) -> Any:
@@ -132,20 +146,25 @@ class LTXImageToVideoEngine(Engine):
     def plan(self, request: VideoRequest) -> Plan:
         """Frame count, size, steps and guidance for ``request`` (no model needed)."""
         opts = self.options
-        fps = opts.fps or DEFAULT_FPS
-        width, height = fit_size(
-            request.width, request.height, self.size_multiple, opts.max_area or DEFAULT_MAX_AREA
+        width, height = self.limits.size(
+            request.width, request.height, opts.max_area or DEFAULT_MAX_AREA
         )
-        frames = shot_frames(
-            request, fps, self.frame_multiple, opts.max_frames or DEFAULT_MAX_FRAMES
+        timing = fit_duration(
+            request,
+            opts.fps or DEFAULT_FPS,
+            self.frame_multiple,
+            self.limits.frame_cap(opts.max_frames, DEFAULT_MAX_FRAMES),
+            chain=True,
+            label=self.label,
         )
+        loras = self.loras.select(request)
         guidance = GuidanceRange(
             GUIDANCE.low if opts.guidance_min is None else opts.guidance_min,
             GUIDANCE.high if opts.guidance_max is None else opts.guidance_max,
         )
-        scale = guidance.scale(request.guidance)
-        steps = opts.steps or DEFAULT_STEPS
-        return Plan(width, height, video_frames(frames), fps, steps, scale, frames)
+        scale = override(loras, "guidance") or guidance.scale(request.guidance)
+        steps = override(loras, "steps") or opts.steps or DEFAULT_STEPS
+        return Plan(width, height, timing.num_frames, timing.fps, steps, scale, timing, loras)
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
         """Render ``request`` into ``ctx.workdir / "output.mp4"``."""
@@ -158,6 +177,9 @@ class LTXImageToVideoEngine(Engine):
             f"ltx: {plan.width}x{plan.height}, {plan.num_frames} frames at {plan.fps} fps from "
             f"{inputs_of(request)}; {plan.steps} steps, guidance {plan.guidance_scale}"
         )
+        self._slots.activate(plan.loras)
+        if plan.loras:
+            ctx.log(f"ltx: LoRAs {', '.join(c.describe() for c in plan.loras)}")
 
         def render(shot: ShotInput, reporter: Any) -> Any:
             return self._render(request, plan, shot, reporter)
@@ -165,8 +187,7 @@ class LTXImageToVideoEngine(Engine):
         return render_shots(
             self.name,
             request,
-            plan.shot_frames,
-            fps=plan.fps,
+            plan.timing,
             steps=plan.steps,
             ctx=ctx,
             render=render,
@@ -184,7 +205,7 @@ class LTXImageToVideoEngine(Engine):
 
         schedule: Any = linear_quadratic_schedule  # untyped in diffusers
         args: dict[str, Any] = {
-            "prompt": shot.prompt,
+            "prompt": apply_trigger(shot.prompt, plan.loras),
             "negative_prompt": request.negative_prompt or None,
             "height": plan.height,
             "width": plan.width,

@@ -2,13 +2,17 @@
 
 They come from an engine's table in the engines TOML (see ``docs/diffusion.md``); an unknown
 key or a wrong type is a :class:`ConfigError` naming the key, so a typo fails at start rather
-than being ignored.
+than being ignored. A weights folder may carry defaults of its own in ``vidserve.json``
+(:func:`folder_defaults`: ``make-tiny`` writes the small sizes its models are built for);
+the TOML's keys override them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from vidserve.errors import ConfigError
@@ -17,6 +21,13 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 OFFLOADS = ("none", "model", "sequential", "group")
 CACHES = ("none", "first_block", "taylorseer", "pab")
 COMPILES = ("none", "regional", "full")
+#: Weight-only quantization of the transformer(s) on a GPU: ``int8`` and ``fp8`` through
+#: torchao, ``nf4`` through bitsandbytes.
+QUANTIZES = ("none", "int8", "fp8", "nf4")
+#: The file in a weights folder with vidserve's defaults for it.
+FOLDER_DEFAULTS = "vidserve.json"
+#: Keys whose values are structured (checked by :mod:`.loras`), not scalars.
+_STRUCTURED = ("loras", "lora_dirs")
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "dtype": DTYPES,
@@ -24,6 +35,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "offload": OFFLOADS,
     "cache": CACHES,
     "compile": COMPILES,
+    "quantize": QUANTIZES,
 }
 
 
@@ -67,6 +79,17 @@ class DiffusionOptions:
     flow_shift: float | None = None
     #: torch's CPU threads (``torch.set_num_threads``); None: torch's default.
     cpu_threads: int | None = None
+    #: A GGUF file of the transformer (and of Wan 2.2's second expert) to load instead of the
+    #: folder's weights: quantized weights, dequantized layer by layer as they run.
+    transformer_gguf: str | None = None
+    transformer_2_gguf: str | None = None
+    #: Weight-only quantization of the transformer(s) when loading, on a GPU.
+    quantize: str = "none"
+    #: LoRAs the engine knows by name (TOML tables: path, name, scale, trigger, steps,
+    #: guidance, default); raw here, checked by :func:`.loras.parse_loras`.
+    loras: tuple[Mapping[str, Any], ...] = ()
+    #: Folders a request may name LoRA files in (``loras: [{"path": ...}]``).
+    lora_dirs: tuple[str, ...] = ()
     #: Options only one family knows (checked by that family's engine).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -81,7 +104,9 @@ class DiffusionOptions:
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in raw.items():
-            if key in known:
+            if key in _STRUCTURED:
+                values[key] = _structured(engine, key, value)
+            elif key in known:
                 values[key] = _checked(engine, key, value, _field_types(key))
             elif key in family_keys:
                 wanted = family_keys[key]
@@ -114,6 +139,50 @@ class DiffusionOptions:
             )
         if self.device == "cpu" and self.offload != "none":
             raise ConfigError(f"engine {engine}: offload = {self.offload!r} needs a GPU device")
+        if self.device == "cpu" and self.quantize != "none":
+            raise ConfigError(f"engine {engine}: quantize = {self.quantize!r} needs a GPU device")
+        for key in ("transformer_gguf", "transformer_2_gguf"):
+            value = getattr(self, key)
+            if value is not None and not Path(value).expanduser().is_file():
+                raise ConfigError(f"engine {engine}: {key} = {value!r}: no such file")
+        if self.transformer_gguf and self.quantize != "none":
+            raise ConfigError(
+                f"engine {engine}: transformer_gguf is already quantized; remove quantize"
+            )
+
+
+def folder_defaults(weights: Path, engine: str) -> dict[str, Any]:
+    """The option defaults a weights folder carries in ``vidserve.json`` (``{"defaults":
+    {"steps": 2, ...}}``), or none. They are engine options like the TOML's, which override
+    them; ConfigError names the file when it is malformed."""
+    path = weights / FOLDER_DEFAULTS
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"engine {engine}: {path} is unreadable ({exc})") from None
+    defaults = data.get("defaults", {}) if isinstance(data, dict) else None
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"engine {engine}: {path}: 'defaults' must be an object of options")
+    return defaults
+
+
+def merged_options(weights: Path, engine: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The folder's defaults with the configured ``options`` over them."""
+    return {**folder_defaults(weights, engine), **options}
+
+
+def _structured(engine: str, key: str, value: Any) -> tuple[Any, ...]:
+    """``loras`` (a list of tables) or ``lora_dirs`` (a list of paths), as tuples."""
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"engine {engine}: {key} must be a list; got {value!r}")
+    wanted: type = dict if key == "loras" else str
+    for item in value:
+        if not isinstance(item, wanted):
+            kind = "a table ({path = ..., name = ...})" if key == "loras" else "a folder path"
+            raise ConfigError(f"engine {engine}: each entry of {key} must be {kind}; got {item!r}")
+    return tuple(value)
 
 
 def _field_types(key: str) -> tuple[type, ...]:

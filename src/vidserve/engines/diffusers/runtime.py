@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from vidserve.engines.base import Image, RunContext
+from vidserve.engines.diffusers import quantized
 from vidserve.engines.diffusers.common import cover_crop_box, offline_environment
 from vidserve.engines.diffusers.options import DiffusionOptions
 from vidserve.errors import CancelledError, ConfigError, EngineError
@@ -75,8 +76,11 @@ def load_pipeline(
     dtypes = {"default": dtype} | {name: torch.float32 for name in float32}
     if options.vae_dtype:
         dtypes["vae"] = resolve_dtype(options.vae_dtype, device)
+    overrides = quantized.transformer_overrides(path, options, dtype)
     try:
-        pipe = pipeline_class.from_pretrained(str(path), dtype=dtypes, local_files_only=True)
+        pipe = pipeline_class.from_pretrained(
+            str(path), dtype=dtypes, local_files_only=True, **overrides
+        )
     except (MemoryError, torch.OutOfMemoryError):
         raise
     except Exception as exc:  # safetensors, JSON, shape and import errors all mean one thing
@@ -206,6 +210,53 @@ def generator(seed: int | None) -> Any:
     return gen
 
 
+class StepMeter:
+    """Seconds per denoising step over a request's generations, and the peak GPU memory
+    they took (on CUDA: reset when the meter is made, read at the end)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.seconds = 0.0
+        self.cuda = _cuda_in_use()
+        if self.cuda:
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+
+    def add(self, reporter: StepReporter) -> None:
+        """Count one generation's steps."""
+        self.steps += reporter.done
+        self.seconds += reporter.elapsed
+
+    def metrics(self) -> dict[str, float]:
+        """``seconds_per_step`` and, on CUDA, ``peak_gpu_memory_mb``."""
+        figures: dict[str, float] = {}
+        if self.steps:
+            figures["seconds_per_step"] = round(self.seconds / self.steps, 4)
+        if self.cuda:
+            import torch
+
+            figures["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return figures
+
+    def describe(self) -> str:
+        """The figures as a log line."""
+        figures = self.metrics()
+        line = f"{self.steps} steps in {self.seconds:.1f} s"
+        if "seconds_per_step" in figures:
+            line += f" ({figures['seconds_per_step']:.3f} s/step)"
+        if "peak_gpu_memory_mb" in figures:
+            line += f", peak GPU memory {figures['peak_gpu_memory_mb']:.0f} MB"
+        return line
+
+
+def _cuda_in_use() -> bool:
+    """Whether this process runs models on CUDA (never initialises it on a CPU machine)."""
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_initialized())
+
+
 class DenoiseInterrupted(Exception):
     """Raised from the step callback once the pipeline was told to stop."""
 
@@ -236,12 +287,15 @@ class StepReporter:
         self.shot = shot
         self.done = 0
         self.started = time.perf_counter()
+        #: Seconds from the call's start to the end of the last step taken.
+        self.elapsed = 0.0
         self._log_every = max(1, steps // 10)
 
     def __call__(
         self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]
     ) -> dict[str, Any]:
         self.done = step + 1
+        self.elapsed = time.perf_counter() - self.started
         first, last = self.span
         self.ctx.progress(first + (last - first) * self.done / self.steps)
         if self.done % self._log_every == 0 or self.done == self.steps:

@@ -8,6 +8,11 @@ generation) when the folder can take a start image, and drops that first frame, 
 repeats the frame it started from. A folder that cannot take an image (text-to-video only)
 starts each shot afresh: a cut, said in the request's log. Either way the video has exactly
 the frames the shots contribute, as many as one generation of the whole duration would have.
+
+A shot longer than the model renders at once becomes parts, consecutive generations of the
+same prompt each continuing from the last frame of the one before; a folder that cannot
+continue from a frame renders at a lower fps instead (:func:`fit_duration`). The video is
+never shorter than the request's duration.
 """
 
 from __future__ import annotations
@@ -78,19 +83,17 @@ def inputs_of(request: VideoRequest) -> str:
     return " and ".join(parts) or "text"
 
 
-def shot_frames(
-    request: VideoRequest, fps: int, multiple: int, max_frames: int | None = None
-) -> tuple[int, ...]:
-    """The frames each generation of ``request`` renders (each ``multiple * k + 1``).
+def shot_frames(request: VideoRequest, fps: int, multiple: int) -> tuple[int, ...]:
+    """The frames each shot of ``request`` has (each ``multiple * k + 1``), however many
+    generations the model needs for it (see :func:`fit_duration`).
 
-    A plain request is one generation of :func:`frame_count` frames. A storyboard splits the
-    ``k`` steps of its whole duration among its shots, in proportion to their durations
-    (each shot at least one step); ``max_frames`` caps each shot, not the whole, since it
-    bounds what one generation holds in memory. Raises EngineError when the duration has
-    fewer steps than the storyboard has shots.
+    A plain request is one shot of :func:`frame_count` frames. A storyboard splits the ``k``
+    steps of its whole duration among its shots, in proportion to their durations (each
+    shot at least one step). Raises EngineError when the duration has fewer steps than the
+    storyboard has shots.
     """
     if not request.shots:
-        return (frame_count(request.duration, fps, multiple, max_frames),)
+        return (frame_count(request.duration, fps, multiple),)
     steps = (frame_count(request.duration, fps, multiple) - 1) // multiple
     count = len(request.shots)
     if steps < count:
@@ -110,16 +113,102 @@ def shot_frames(
         highest = steps - (count - 1 - index)
         ends.append(min(max(round(elapsed / total * steps), lowest), highest))
     ends[-1] = steps
-    cap = None if max_frames is None else max(1, (max_frames - 1) // multiple)
     return tuple(
-        multiple * (k if cap is None else min(k, cap)) + 1
-        for k in (end - start for start, end in zip([0, *ends[:-1]], ends, strict=True))
+        multiple * (end - start) + 1 for start, end in zip([0, *ends[:-1]], ends, strict=True)
     )
 
 
 def video_frames(frames: tuple[int, ...]) -> int:
     """The frames a video of these generations has: each after the first drops one."""
     return frames[0] + sum(n - 1 for n in frames[1:])
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One call of the pipeline: ``frames`` frames of shot ``shot`` (part ``part`` of
+    ``parts`` when the shot is longer than the model renders at once)."""
+
+    shot: int
+    frames: int
+    part: int = 0
+    parts: int = 1
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How a request's duration is rendered: at ``fps``, in these generations."""
+
+    fps: int
+    generations: tuple[Generation, ...]
+    #: What differs from one generation at the family's fps, for the log and the result's
+    #: warnings; None when nothing does.
+    note: str | None = None
+
+    @property
+    def num_frames(self) -> int:
+        """Frames of the video: each generation after the first drops the one it starts
+        from."""
+        return video_frames(tuple(g.frames for g in self.generations))
+
+
+def split_shot(shot: int, frames: int, multiple: int, cap: int) -> list[Generation]:
+    """``frames`` (``multiple * k + 1``) as the fewest generations of at most ``cap``
+    frames, as even as can be, which together (less each later one's first frame) have the
+    same frames."""
+    steps = (frames - 1) // multiple
+    most = max(1, (cap - 1) // multiple)
+    parts = -(-steps // most)
+    base, extra = divmod(steps, parts)
+    return [
+        Generation(shot, multiple * (base + (1 if i < extra else 0)) + 1, i, parts)
+        for i in range(parts)
+    ]
+
+
+def fit_duration(
+    request: VideoRequest,
+    fps: int,
+    multiple: int,
+    max_frames: int | None,
+    *,
+    chain: bool,
+    label: str,
+) -> Timing:
+    """Render ``request``'s whole duration with a model that makes at most ``max_frames``
+    frames at once: a longer shot becomes consecutive generations, each continuing from the
+    last frame of the one before (``chain``: the folder takes a start image); a folder that
+    cannot continue renders at the highest lower fps whose frames fit. Never a shorter video:
+    what fits neither way is an ``unsupported_input`` EngineError."""
+    frames = shot_frames(request, fps, multiple)
+    if max_frames is None or max(frames) <= max_frames:
+        return Timing(fps, tuple(Generation(i, n) for i, n in enumerate(frames)))
+    if chain:
+        generations = tuple(
+            g for i, n in enumerate(frames) for g in split_shot(i, n, multiple, max_frames)
+        )
+        note = (
+            f"{label} renders at most {max_frames} frames at once: rendered as "
+            f"{len(generations)} generations, each continuing from the last frame of the one "
+            "before"
+        )
+        return Timing(fps, generations, note)
+    for lower in range(fps - 1, 0, -1):
+        try:
+            frames = shot_frames(request, lower, multiple)
+        except EngineError:
+            break
+        if max(frames) <= max_frames:
+            note = (
+                f"{label} renders at most {max_frames} frames at once and cannot continue "
+                f"from a frame: rendered at {lower} fps instead of {fps} to last the "
+                f"{request.duration:g} s asked"
+            )
+            return Timing(lower, tuple(Generation(i, n) for i, n in enumerate(frames)), note)
+    raise EngineError(
+        f"{label} renders at most {max_frames} frames at once and cannot continue from a "
+        f"frame, so it cannot make {request.duration:g} s; ask for a shorter video",
+        "unsupported_input",
+    )
 
 
 @dataclass(frozen=True)
@@ -144,55 +233,86 @@ Renderer = Callable[[ShotInput, "StepReporter"], Any]
 def render_shots(
     family: str,
     request: VideoRequest,
-    frames: tuple[int, ...],
+    timing: Timing,
     *,
-    fps: int,
     steps: int,
     ctx: RunContext,
     render: Renderer,
     chain: bool,
+    notes: tuple[str, ...] = (),
 ) -> RenderedVideo:
-    """Render the generations ``frames`` (from :func:`shot_frames`) of ``request`` with
-    ``render`` into ``ctx.workdir / "output.mp4"``, streaming each shot into the file as it
-    is decoded. ``chain``: the folder can start a shot from the previous shot's last frame.
+    """Render the generations of ``timing`` (from :func:`fit_duration`) with ``render``
+    into ``ctx.workdir / "output.mp4"``, streaming each into the file as it is decoded.
+    ``chain``: the folder can start a generation from the previous one's last frame.
+
+    The video's ``metrics`` hold ``seconds_per_step`` (all generations together) and, on a
+    GPU, ``peak_gpu_memory_mb``; ``notes`` (and the timing's) become its warnings.
     """
     from vidserve.engines.diffusers import runtime
 
-    count = len(frames)
+    generations = timing.generations
+    count = len(generations)
+    shots = len(request.shots) or 1
     prompts = [shot.prompt or request.prompt for shot in request.shots] or [request.prompt]
-    if count > 1:
+    if shots > 1:
         how = (
             "each from the last frame of the one before"
             if chain
             else "each starting fresh (this model cannot start from an image, so shots cut)"
         )
-        ctx.log(
-            f"{family}: storyboard of {count} shots ({'+'.join(map(str, frames))} frames), {how}"
-        )
+        per_shot = [1] * shots
+        for generation in generations:
+            per_shot[generation.shot] += generation.frames - 1
+        sizes = "+".join(map(str, per_shot))
+        ctx.log(f"{family}: storyboard of {shots} shots ({sizes} frames), {how}")
+    if timing.note:
+        ctx.log(f"{family}: {timing.note}", "WARN")
     path = ctx.workdir / "output.mp4"
     start = request.start_image
-    with runtime.ClipWriter(path, fps, ctx) as clip:
-        for index, num_frames in enumerate(frames):
+    meter = runtime.StepMeter()
+    with runtime.ClipWriter(path, timing.fps, ctx) as clip:
+        for index, generation in enumerate(generations):
             ctx.check_cancelled()
             shot = ShotInput(
                 index=index,
-                prompt=prompts[index],
-                num_frames=num_frames,
+                prompt=prompts[generation.shot],
+                num_frames=generation.frames,
                 seed=None if request.seed is None else request.seed + index,
                 start_image=start,
                 end_image=request.end_image if index == count - 1 else None,
             )
+            where = _where(generation, shots)
             if count > 1:
-                ctx.log(f"{family}: shot {index + 1}/{count}, {num_frames} frames: {shot.prompt!r}")
+                ctx.log(f"{family}: {where}, {generation.frames} frames: {shot.prompt!r}")
             share = runtime.DENOISE_SHARE / count
             reporter = runtime.StepReporter(
-                ctx,
-                steps,
-                family,
-                span=(share * index, share * (index + 1)),
-                shot=f"shot {index + 1}/{count}" if count > 1 else "",
+                ctx, steps, family, span=(share * index, share * (index + 1)), shot=where
             )
-            last = clip.add(render(shot, reporter), skip_first=index > 0)
+            video = render(shot, reporter)
+            meter.add(reporter)
+            last = clip.add(video, skip_first=index > 0)
             start = last if chain else None
         width, height, written = clip.close()
-    return RenderedVideo(path, width, height, fps, written, seed=request.seed)
+    metrics = meter.metrics()
+    ctx.log(f"{family}: {meter.describe()}")
+    warnings = (*((timing.note,) if timing.note else ()), *notes)
+    return RenderedVideo(
+        path,
+        width,
+        height,
+        timing.fps,
+        written,
+        seed=request.seed,
+        notes=warnings,
+        metrics=metrics,
+    )
+
+
+def _where(generation: Generation, shots: int) -> str:
+    """Where a log line or a cancel came: "shot 2/3", "part 1/2" or "shot 2/3, part 1/2"."""
+    parts = []
+    if shots > 1:
+        parts.append(f"shot {generation.shot + 1}/{shots}")
+    if generation.parts > 1:
+        parts.append(f"part {generation.part + 1}/{generation.parts}")
+    return ", ".join(parts)

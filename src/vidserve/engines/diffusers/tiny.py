@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vidserve.engines.diffusers.common import offline_environment
+from vidserve.engines.diffusers.options import FOLDER_DEFAULTS
 
 #: What a folder is for: ``i2v`` image-to-video, ``t2v`` text-to-video, ``vace`` Wan VACE
 #: (references, and start/end frames as a masked control video).
@@ -49,6 +50,11 @@ _WORDS = (
 _LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 #: Hidden size of the tiny text encoders (the transformers' text_dim / caption_channels).
 _TEXT_DIM = 32
+
+#: What a tiny model renders by default (its ``vidserve.json``): frames small enough that a
+#: request with no engine options finishes in seconds on a 2-core CPU, at most 128x128, at
+#: 4 fps, in 2 steps. The engines read them as option defaults; the TOML's keys override.
+SMOKE_DEFAULTS: dict[str, int] = {"steps": 2, "fps": 4, "max_area": 128 * 128}
 
 NOISE_NOTE = (
     "# Tiny random-weight model (vidserve weights make-tiny)\n\n"
@@ -105,7 +111,22 @@ def make_tiny(
     pipe.save_pretrained(str(directory), safe_serialization=True)
     note = NOISE_NOTE.format(family=family, task=task, variant=variant)
     (directory / "README.md").write_text(note)
+    write_smoke_defaults(directory, family, task, variant)
     return directory
+
+
+def write_smoke_defaults(directory: Path, family: str, task: str, variant: str) -> None:
+    """Mark the folder as a smoke-test model in ``vidserve.json``: the option defaults its
+    tiny shapes need (see :func:`vidserve.engines.diffusers.options.folder_defaults`)."""
+    import json
+
+    data = {
+        "smoke_test": True,
+        "made_by": f"vidserve weights make-tiny --family {family} --task {task} "
+        f"--variant {variant}",
+        "defaults": SMOKE_DEFAULTS,
+    }
+    (directory / FOLDER_DEFAULTS).write_text(json.dumps(data, indent=2) + "\n")
 
 
 def tiny_tokenizer() -> Any:

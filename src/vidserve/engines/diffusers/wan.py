@@ -40,18 +40,19 @@ from vidserve.engines.base import (
 from vidserve.engines.diffusers.common import (
     GuidanceRange,
     check_weights,
-    fit_size,
     present_components,
     read_component_config,
 )
-from vidserve.engines.diffusers.options import DiffusionOptions
+from vidserve.engines.diffusers.limits import ModelLimits, table_side
+from vidserve.engines.diffusers.loras import LoraCatalog, LoraChoice, apply_trigger, override
+from vidserve.engines.diffusers.options import DiffusionOptions, merged_options
 from vidserve.engines.diffusers.shots import (
     ShotInput,
+    Timing,
+    fit_duration,
     inputs_of,
     refuse_unsupported,
     render_shots,
-    shot_frames,
-    video_frames,
 )
 from vidserve.engines.registry import WAN_CAPABILITIES
 from vidserve.errors import EngineError
@@ -83,7 +84,9 @@ class WanVariant:
 
 
 def _capabilities(kinds: set[Kind], end_frame: str, storyboard: bool = True) -> Capabilities:
-    features = {Feature.END_IMAGE} if end_frame in ("used", "required") else set()
+    features = {Feature.LORA}
+    if end_frame in ("used", "required"):
+        features.add(Feature.END_IMAGE)
     if storyboard:
         features.add(Feature.STORYBOARD)
     references = WAN_CAPABILITIES.max_reference_images if Kind.REFERENCE_TO_VIDEO in kinds else 0
@@ -119,6 +122,25 @@ def detect_variant(path: Path, index: dict[str, Any]) -> WanVariant:
     return WanVariant(label, pipeline, end, fps, area, size_multiple, frame_multiple, capabilities)
 
 
+def wan_limits(path: Path, variant: WanVariant) -> ModelLimits:
+    """What the transformer's rotary table reaches: ``rope_max_seq_len`` latent patches per
+    axis (frames, rows, columns), each of ``patch`` latents of the VAE's stride."""
+    transformer = read_component_config(path, "transformer")
+    vae = read_component_config(path, "vae")
+    rows = int(transformer.get("rope_max_seq_len", 1024))
+    patch_t, patch_h, patch_w = (transformer.get("patch_size") or [1, 2, 2])[:3]
+    stride = int(vae.get("scale_factor_spatial", 8))
+    multiple = variant.size_multiple
+    return ModelLimits(
+        size_multiple=multiple,
+        frame_multiple=variant.frame_multiple,
+        max_width=table_side(rows, int(patch_w), stride, multiple),
+        max_height=table_side(rows, int(patch_h), stride, multiple),
+        max_frames=variant.frame_multiple * (rows * int(patch_t) - 1) + 1,
+        source=f"its rotary table, rope_max_seq_len {rows}",
+    )
+
+
 @dataclass(frozen=True)
 class Plan:
     """What one request becomes for the model."""
@@ -130,8 +152,11 @@ class Plan:
     fps: int
     steps: int
     guidance_scale: float
-    #: Frames each generation renders: one per shot (one for a plain request).
-    shot_frames: tuple[int, ...] = ()
+    #: The generations that render it (one per shot, more for a shot longer than the model
+    #: makes at once).
+    timing: Timing
+    #: The LoRAs it renders with.
+    loras: tuple[LoraChoice, ...] = ()
 
 
 class WanImageToVideoEngine(Engine):
@@ -143,17 +168,23 @@ class WanImageToVideoEngine(Engine):
 
     def __init__(self, weights: Path | str, **options: Any) -> None:
         self.weights = Path(weights)
-        self.options = DiffusionOptions.parse(options, self.name)
+        self.options = DiffusionOptions.parse(
+            merged_options(self.weights, self.name, options), self.name
+        )
         index = check_weights(self.weights, PIPELINES, COMPONENTS)
         self.variant = detect_variant(self.weights, index)
+        self.limits = wan_limits(self.weights, self.variant)
+        self.limits.check_options(self.name, self.variant.label, self.options)
+        self.loras = LoraCatalog(self.name, self.options.loras, self.options.lora_dirs)
         self.capabilities = self.variant.capabilities
         self._pipe: Any = None
         #: The other pipeline over the same models (TI2V-5B: text- and image-to-video).
         self._other: Any = None
+        self._slots: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to the child process before loading; a loaded pipeline never travels.
-        return {**self.__dict__, "_pipe": None, "_other": None}
+        return {**self.__dict__, "_pipe": None, "_other": None, "_slots": None}
 
     @property
     def pipeline(self) -> Any:
@@ -167,6 +198,7 @@ class WanImageToVideoEngine(Engine):
         import diffusers
 
         from vidserve.engines.diffusers import runtime
+        from vidserve.engines.diffusers.loras import LoraSlots
 
         # Wan's docs load the VAE and the CLIP image encoder in float32 (small, and
         # bfloat16 costs them visible quality).
@@ -179,26 +211,34 @@ class WanImageToVideoEngine(Engine):
         if self.variant.pipeline != VACE and len(self.capabilities.kinds) > 1:
             other = T2V if self.variant.pipeline == I2V else I2V
             self._other = runtime.sibling(pipe, getattr(diffusers, other), self.options, device)
+        self._slots = LoraSlots(pipe, self.name)
+        self._slots.preload(list(self.loras.specs.values()))
         self._pipe = pipe
 
     def plan(self, request: VideoRequest) -> Plan:
         """Frame count, size, steps and guidance for ``request`` (no model needed)."""
-        opts, variant = self.options, self.variant
-        fps = opts.fps or variant.fps
-        width, height = fit_size(
-            request.width,
-            request.height,
-            variant.size_multiple,
-            opts.max_area or variant.max_area,
+        opts, variant, limits = self.options, self.variant, self.limits
+        width, height = limits.size(
+            request.width, request.height, opts.max_area or variant.max_area
         )
-        frames = shot_frames(request, fps, variant.frame_multiple, opts.max_frames)
+        timing = fit_duration(
+            request,
+            opts.fps or variant.fps,
+            variant.frame_multiple,
+            limits.frame_cap(opts.max_frames),
+            # FLF2V needs an end frame for every generation: it cannot continue one.
+            chain=Kind.IMAGE_TO_VIDEO in self.capabilities.kinds
+            and variant.end_frame != "required",
+            label=variant.label,
+        )
+        loras = self.loras.select(request)
         guidance = GuidanceRange(
             GUIDANCE.low if opts.guidance_min is None else opts.guidance_min,
             GUIDANCE.high if opts.guidance_max is None else opts.guidance_max,
         )
-        scale = guidance.scale(request.guidance)
-        steps = opts.steps or DEFAULT_STEPS
-        return Plan(width, height, video_frames(frames), fps, steps, scale, frames)
+        scale = override(loras, "guidance") or guidance.scale(request.guidance)
+        steps = override(loras, "steps") or opts.steps or DEFAULT_STEPS
+        return Plan(width, height, timing.num_frames, timing.fps, steps, scale, timing, loras)
 
     def check_request(self, request: VideoRequest) -> None:
         """Refuse what this folder cannot make, an end frame the model would not use, or its
@@ -231,6 +271,9 @@ class WanImageToVideoEngine(Engine):
             f"at {plan.fps} fps from {inputs_of(request)}; {plan.steps} steps, "
             f"guidance {plan.guidance_scale}"
         )
+        self._slots.activate(plan.loras)
+        if plan.loras:
+            ctx.log(f"wan: LoRAs {', '.join(c.describe() for c in plan.loras)}")
 
         def render(shot: ShotInput, reporter: Any) -> Any:
             return self._render(request, plan, shot, reporter)
@@ -238,8 +281,7 @@ class WanImageToVideoEngine(Engine):
         return render_shots(
             self.name,
             request,
-            plan.shot_frames,
-            fps=plan.fps,
+            plan.timing,
             steps=plan.steps,
             ctx=ctx,
             render=render,
@@ -254,7 +296,7 @@ class WanImageToVideoEngine(Engine):
             return runtime.fit_image(image, plan.width, plan.height)
 
         args: dict[str, Any] = {
-            "prompt": shot.prompt,
+            "prompt": apply_trigger(shot.prompt, plan.loras),
             "negative_prompt": request.negative_prompt or None,
             "height": plan.height,
             "width": plan.width,
