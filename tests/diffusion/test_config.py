@@ -187,3 +187,28 @@ def test_serve_with_a_missing_weights_folder_fails_at_start_naming_it(tmp_path: 
     assert f"vidserve: weights folder {missing}: does not exist" in log
     assert "expected a diffusers WanImageToVideoPipeline folder" in log
     assert "huggingface" not in log.lower()
+
+
+def test_lora_paths_are_relative_to_the_file_as_weights_are(tmp_path: Path) -> None:
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    path = folder / "engines.toml"
+    path.write_text(
+        'default = "wan"\n'
+        "[engines.wan]\n"
+        'weights = "models/wan"\n'
+        'lora_dirs = ["loras", "/srv/shared-loras"]\n'
+        "[[engines.wan.loras]]\n"
+        'name = "style"\n'
+        'path = "loras/style.safetensors"\n'
+        "[[engines.wan.loras]]\n"
+        'name = "fast"\n'
+        'path = "/srv/shared-loras/fast.safetensors"\n'
+    )
+    spec = read_engines_config(path).engines["wan"]
+    assert spec.weights == folder / "models/wan"
+    assert spec.options["lora_dirs"] == [str(folder / "loras"), "/srv/shared-loras"]
+    assert [lora["path"] for lora in spec.options["loras"]] == [
+        str(folder / "loras/style.safetensors"),
+        "/srv/shared-loras/fast.safetensors",
+    ]

@@ -167,16 +167,38 @@ def _engine_spec(name: str, table: Mapping[str, Any], path: Path) -> EngineSpec:
     timeout = table.get("cancel_timeout", 120.0)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise ConfigError(f"{where}: 'cancel_timeout' must be a positive number of seconds")
+    options = {k: v for k, v in table.items() if k not in _HOSTING_KEYS}
     return EngineSpec(
         name=name,
         engine=engine,
         # Relative to the file, so a config and its models can move together.
         weights=None if weights is None else (path.parent / Path(weights).expanduser()),
-        options={k: v for k, v in table.items() if k not in _HOSTING_KEYS},
+        options=_files_relative_to(path.parent, options),
         isolate=isolate,
         cancel_timeout=float(timeout),
         preload=preload,
     )
+
+
+def _files_relative_to(folder: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the LoRA paths in them (``lora_dirs``, ``loras[].path``) taken
+    relative to the TOML file's ``folder``, as ``weights`` is; anything malformed is left
+    for the engine to refuse by name."""
+    out = dict(options)
+
+    def place(value: Any) -> Any:
+        return str(folder / Path(value).expanduser()) if isinstance(value, str) else value
+
+    if isinstance(out.get("lora_dirs"), list):
+        out["lora_dirs"] = [place(folder_) for folder_ in out["lora_dirs"]]
+    if isinstance(out.get("loras"), list):
+        out["loras"] = [
+            {**lora, "path": place(lora["path"])}
+            if isinstance(lora, dict) and "path" in lora
+            else lora
+            for lora in out["loras"]
+        ]
+    return out
 
 
 def _table(value: Any, where: str) -> dict[str, Any]:
