@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,12 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from vidserve.engines.base import CameraMotion, RunContext, VideoRequest  # noqa: E402
+from vidserve.engines.base import (  # noqa: E402
+    CameraMotion,
+    DynamicMask,
+    RunContext,
+    VideoRequest,
+)
 from vidserve.engines.motion import MotionEngine  # noqa: E402
 from vidserve.engines.motion.camera import CameraRender  # noqa: E402
 from vidserve.engines.motion.fit import CoverFit, Matrix, pixel_scale  # noqa: E402
@@ -137,11 +143,46 @@ def _encode_area_chroma(self: VideoWriter, rgb: Image, index: int) -> None:
     self._mux(frame)
 
 
+#: The other modes, each a 5 s 720p30 request over scikit-image's photos (``--modes``): a
+#: truck that shows the outpainted band, a camera move over a portrait (parallax), an aligned
+#: transition (the photo into its own crop), a zoom-through (two unrelated photos), a short
+#: and a long motion-brush stroke.
+MODES = ("truck", "parallax", "aligned", "zoom-through", "bend", "cut-out")
+
+
+def mode_request(which: str, width: int, height: int, seconds: float) -> VideoRequest:
+    """The request a ``MODES`` entry times."""
+    from skimage import data
+
+    base = VideoRequest(
+        start_image=data.coffee(), prompt="", width=width, height=height, fps=FPS,
+        duration=seconds,
+    )  # fmt: skip
+    if which == "truck":
+        return replace(base, camera=CameraMotion(horizontal=8))
+    if which == "parallax":
+        return replace(base, start_image=data.astronaut(), camera=CameraMotion(horizontal=-4))
+    if which == "aligned":
+        coffee = data.coffee()
+        return replace(base, end_image=np.ascontiguousarray(coffee[60:380, 100:580]))
+    if which == "zoom-through":
+        return replace(base, start_image=data.astronaut(), end_image=data.chelsea())
+    mask = np.zeros((400, 600), np.uint8)
+    mask[40:360, 150:450] = 255
+    reach = 40.0 if which == "bend" else 250.0
+    stroke = ((300.0, 200.0), (300.0 + reach, 200.0))
+    return replace(base, dynamic_masks=(DynamicMask(mask, stroke),))
+
+
 def _child(argv: list[str]) -> None:
     """Render in this process and print the seconds it took (as JSON)."""
     which, src, out, width, height, seconds, threads = argv
     started = time.perf_counter()
-    if which.startswith("vidserve"):
+    if which in MODES:
+        request = mode_request(which, int(width), int(height), float(seconds))
+        rendered = MotionEngine().generate(request, _Context(Path(out).parent))
+        rendered.path.rename(out)
+    elif which.startswith("vidserve"):
         if which == "vidserve-area-chroma":
             VideoWriter._encode = _encode_area_chroma  # type: ignore[method-assign]
         if int(threads):
@@ -187,12 +228,12 @@ def vidserve_moves(image: Image, size: tuple[int, int], count: int) -> list[Matr
     """The engine's own matrices for the push-in, from the photo's pixels to the output's."""
     render = CameraRender(image, PUSH_IN, size[0], size[1], count)
     src_h, src_w = image.shape[:2]
-    fit = CoverFit.create(src_w, src_h, render._source.shape[1], render._source.shape[0])
+    fit = CoverFit.create(src_w, src_h, size[0], size[1])
     sx, sy = fit.resized_w / src_w, fit.resized_h / src_h
-    to_source = np.array(
+    to_fit = np.array(
         [[sx, 0, 0.5 * sx - 0.5 - fit.crop_x], [0, sy, 0.5 * sy - 0.5 - fit.crop_y], [0, 0, 1]]
     )
-    return [matrix @ to_source for matrix in render.matrices]
+    return [view @ to_fit for view in render.views]
 
 
 def still_motion_moves(crop_y: int, size: tuple[int, int], count: int) -> list[Matrix]:
@@ -276,7 +317,13 @@ def main() -> None:
     """Run every measurement and print the markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing (median)")
+    parser.add_argument(
+        "--modes", action="store_true", help="time only the other modes (5 s 720p30 each)"
+    )
     args = parser.parse_args()
+    if args.modes:
+        modes_table(args.repeat)
+        return
     hd, sd = (1920, 1080), (1280, 720)
     with tempfile.TemporaryDirectory(prefix="vidserve-bench-") as tmp:
         work = Path(tmp)
@@ -320,6 +367,18 @@ def main() -> None:
     print("| measure | vidserve | still-motion |\n|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+
+
+def modes_table(repeat: int) -> None:
+    """Time each of :data:`MODES` and print a markdown table."""
+    sd = (1280, 720)
+    print(f"Machine: {_machine()}; median of {repeat} runs\n")
+    print("| 5 s 720p30 | wall time | real time | peak RSS |\n|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="vidserve-bench-") as tmp:
+        for which in MODES:
+            out = Path(tmp) / f"{which}.mp4"
+            seconds, rss = _median_run(repeat, which, Path(tmp), out, sd, 5.0)
+            print(f"| {which} | {seconds:.2f} s | {5.0 / seconds:.1f}x | {rss:.0f} MiB |")
 
 
 if __name__ == "__main__":

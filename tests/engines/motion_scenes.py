@@ -107,6 +107,11 @@ def global_motion(a: Frame, b: Frame, margin: int = 16) -> GlobalMotion:
     src = np.stack([xs.ravel(), ys.ravel()], -1).astype(np.float32)
     dst = src + flow[ys.ravel(), xs.ravel()]
     fitted, _ = cv2.findHomography(src, dst, 0)
+    return decompose(fitted, width, height)
+
+
+def decompose(fitted: npt.NDArray[np.float64], width: int, height: int) -> GlobalMotion:
+    """A homography between two frames (pixels) read as a global motion at the centre."""
     cx, cy = (width - 1) / 2, (height - 1) / 2
     centre = np.array([[1.0, 0, cx], [0, 1.0, cy], [0, 0, 1.0]])
     h = np.linalg.inv(centre) @ fitted @ centre

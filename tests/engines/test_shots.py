@@ -70,12 +70,15 @@ def test_a_viewer_sees_each_shots_move(tmp_path: Path) -> None:
     frames, ctx = render(req, tmp_path)
     push, pan, pull = (shot_motion(frames, start, end) for start, end in spans(req))
     assert push[2] == pytest.approx(np.log(1.25), abs=0.03) and abs(push[0]) < 2
-    assert pan[0] > 10 and abs(pan[2]) < 0.02  # the camera turns left: the picture right
+    # The camera turns left: the picture right (past the outpainted band a little
+    # magnification joins in).
+    assert pan[0] > 10 and abs(pan[2]) < 0.08
     assert pull[2] == pytest.approx(-np.log(1.125), abs=0.03) and abs(pull[0]) < 2
-    # Cuts: each shot opens on the photo's framing, whatever the last one ended on.
+    # Cuts: each shot opens on the photo itself, whatever the last one ended on.
     photo = CoverFit.create(400, 300, 320, 180).image(req.start_image)  # type: ignore[arg-type]
-    assert psnr(frames[0], photo) > 30
-    assert psnr(frames[12], photo) < psnr(frames[0], photo) - 5  # pan: pre-scaled, turned
+    for first in (0, 12, 24):
+        assert psnr(frames[first], photo) > 30
+        assert psnr(frames[first + 11], photo) < psnr(frames[first], photo) - 5
     shot_logs = [line for line in ctx.logs if "shot " in line]
     assert shot_logs == [
         "motion: shot 1/3, frames 0-11 (12): zoom=-5 (from the prompt: 'push in')",

@@ -1,8 +1,18 @@
 """Motion brush: masked regions of the start image travel along trajectories.
 
-Each dynamic region is cut out with a feathered edge and drawn at its position along a
-smooth path through its points (:mod:`.path`); where it has left, a fill of the start image
-shows (:mod:`.fill`: inpainted structure plus texture borrowed from beside the hole).
+How a region moves depends on how far its trajectory takes it (:data:`SHORT`, a share of
+the frame's diagonal):
+
+- **a short trajectory bends the picture** (:mod:`.bend`): the region moves along its path
+  as a whole and its surroundings follow it with a smooth falloff, as a gesture or a sway
+  would move a real thing and what touches it. There is no hole and no seam: every frame is
+  one smooth deformation of the photo.
+- **a long one moves a cut-out**: the region is cut out along its mask, the mask's edges
+  first snapped to the photo's own edges (a guided filter, :mod:`.guided`, so a rough or
+  boxy mask carries no rectangle of background along), and drawn at its position along a
+  smooth path through its points (:mod:`.path`); where it has left, a fill of the start
+  image shows (:mod:`.fill`: inpainted structure plus texture borrowed from beside the
+  hole).
 
 Overlaps have one order: first every region's old place is uncovered, then the regions are
 drawn in list order (a later mask covers an earlier one where they meet), and last the
@@ -20,12 +30,19 @@ import numpy as np
 import numpy.typing as npt
 
 from vidserve.engines.base import Image, Mask
+from vidserve.engines.motion.bend import Bend
 from vidserve.engines.motion.fill import fill_holes
 from vidserve.engines.motion.fit import clip_time, smoothstep
+from vidserve.engines.motion.guided import snap_mask
 from vidserve.engines.motion.path import Trajectory
 
 Alpha = npt.NDArray[np.float32]
 
+#: A trajectory that never takes its region further than this share of the frame's
+#: diagonal from where it started bends the picture; a longer one moves a cut-out. Up to
+#: about a seventh of the diagonal a bend's falloff (four times the reach, see
+#: :mod:`.bend`) still fits in the frame around a region of typical size.
+SHORT = 0.15
 #: Feather width (Gaussian sigma) as a fraction of the frame's longest side.
 _FEATHER = 0.003
 #: A region's old place is uncovered this many feather widths beyond the mask, so no
@@ -63,15 +80,25 @@ class BrushRender:
         self.num_frames = num_frames
         self._image = image
         self._sigma = max(1.0, _FEATHER * max(self.width, self.height))
-        self._regions = [self._region(mask, path) for mask, path in zip(masks, paths, strict=True)]
-        self._fill = self._inpaint(masks) if masks else image
+        diagonal = math.hypot(self.width, self.height)
+        short = [_reach(path) < SHORT * diagonal for path in paths]
+        self.bent = sum(short)
+        self._bend = Bend(
+            image,
+            [m for m, s in zip(masks, short, strict=True) if s],
+            [p for p, s in zip(paths, short, strict=True) if s],
+            static_mask,
+        )
+        cut = [(m, p) for m, p, s in zip(masks, paths, short, strict=True) if not s]
+        self._regions = [self._region(mask, path) for mask, path in cut]
+        self._fill = self._inpaint() if cut else image
         self._pinned = None if static_mask is None else _pinned_box(static_mask)
 
     def frame(self, index: int) -> Image:
         """Render frame ``index`` (0-based)."""
         progress = smoothstep(clip_time(index, self.num_frames))
         offsets = [region.path.offset(progress) for region in self._regions]
-        frame = self._image.copy()
+        frame = self._bend.frame(progress)
         # Uncover each region's old place first, so no region is hidden by another's hole.
         for region, (dx, dy) in zip(self._regions, offsets, strict=True):
             # Fade the hole in over the first pixels of travel: frame 0 stays the image.
@@ -88,8 +115,11 @@ class BrushRender:
 
     def _region(self, mask: Mask, path: Trajectory) -> _Region:
         inside = (mask >= 128).astype(np.uint8)
-        alpha = _blur(inside, self._sigma)
-        grown = cast(Mask, cv2.dilate(inside, _disc(_HOLE_GROW * self._sigma)))
+        # The mask's edges snapped to the photo's, then feathered by the usual width.
+        snapped = snap_mask(self._image, inside * 255)
+        alpha = cast(Alpha, cv2.GaussianBlur(snapped, (0, 0), 0.5 * self._sigma))
+        reach = (inside | (alpha > 0.05)).astype(np.uint8)
+        grown = cast(Mask, cv2.dilate(reach, _disc(_HOLE_GROW * self._sigma)))
         hole = _blur(grown, self._sigma)
         ys, xs = np.nonzero(hole > 1.0 / 512)  # below half a code value: invisible
         if len(xs) == 0:
@@ -100,13 +130,15 @@ class BrushRender:
         colour = self._image[box].astype(np.float32)
         return _Region(x0, y0, colour, alpha[box].copy(), hole[box].copy(), path)
 
-    def _inpaint(self, masks: list[Mask]) -> Image:
-        """The start image with every dynamic region (and its feather) filled from around it."""
+    def _inpaint(self) -> Image:
+        """The start image with every cut-out region's hole filled from around it."""
         hole = np.zeros((self.height, self.width), np.uint8)
-        for mask in masks:
-            hole |= np.where(mask >= 128, 255, 0).astype(np.uint8)
-        # Cover the regions' hole alphas (grown, then blurred by up to 3 sigma).
-        hole = cast(Mask, cv2.dilate(hole, _disc((_HOLE_GROW + 3) * self._sigma)))
+        for region in self._regions:
+            h, w = region.hole.shape
+            box = hole[region.y : region.y + h, region.x : region.x + w]
+            box[region.hole > 1.0 / 512] = 255
+        # Cover the interpolation's reach too.
+        hole = cast(Mask, cv2.dilate(hole, _disc(1.0)))
         return fill_holes(self._image, hole)
 
     def _fill_patch(self, region: _Region) -> npt.NDArray[np.float32]:
@@ -143,6 +175,11 @@ class BrushRender:
         c = colour[y0 - y : y1 - y, x0 - x : x1 - x]
         under = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.rint(under + (c - under) * a).astype(np.uint8)
+
+
+def _reach(path: Trajectory) -> float:
+    """The farthest the path takes its region from where it started, in pixels."""
+    return max(math.hypot(*path.offset(p)) for p in np.linspace(0.0, 1.0, 65))
 
 
 def _disc(radius: float) -> npt.NDArray[np.uint8]:

@@ -14,11 +14,13 @@ from vidserve.engines.base import (
     RunContext,
     VideoRequest,
 )
+from vidserve.engines.motion.actions import with_prompt_actions
 from vidserve.engines.motion.brush import BrushRender
 from vidserve.engines.motion.camera import CameraRender
 from vidserve.engines.motion.effects import effect_source
 from vidserve.engines.motion.fit import CoverFit
 from vidserve.engines.motion.moves import describe
+from vidserve.engines.motion.parallax import find_person
 from vidserve.engines.motion.path import Trajectory
 from vidserve.engines.motion.prompt import camera_from_prompt
 from vidserve.engines.motion.references import reference_source
@@ -50,8 +52,12 @@ class MotionEngine(Engine):
     - effects: the named scene (:mod:`.effects`);
     - text-to-video: refused (there is no picture to animate).
 
-    Rendering is deterministic (the seed only seeds the procedural effects), so the same
-    request gives the same bytes.
+    Over every mode but effects, the prompt's actions (:mod:`.actions`): weather and
+    particles drawn over the frames, faces that blink, nod, turn or smile, and the rest
+    named in the log and the result's warnings as needing a diffusion engine.
+
+    Rendering is deterministic (the seed seeds the procedural effects and particles), so the
+    same request gives the same bytes.
     """
 
     name = "motion"
@@ -73,6 +79,9 @@ class MotionEngine(Engine):
             )
         started = time.perf_counter()
         source, mode = self.frame_source(request, ctx)
+        notes: tuple[str, ...] = ()
+        if request.kind is not Kind.EFFECTS:  # an effect's prompt names the effect itself
+            source, notes = with_prompt_actions(source, request, ctx, None)
         ctx.log(f"motion: rendering {mode}, {width}x{height} at {fps} fps, {count} frames")
         path = ctx.workdir / OUTPUT_NAME
         try:
@@ -87,7 +96,13 @@ class MotionEngine(Engine):
             raise EngineError(str(exc), ErrorType.ENCODING) from exc
         ctx.log(f"motion: rendered and encoded in {time.perf_counter() - started:.2f} s")
         return RenderedVideo(
-            path=path, width=width, height=height, fps=fps, num_frames=count, seed=request.seed
+            path=path,
+            width=width,
+            height=height,
+            fps=fps,
+            num_frames=count,
+            seed=request.seed,
+            notes=notes,
         )
 
     def frame_source(self, request: VideoRequest, ctx: RunContext) -> tuple[FrameSource, str]:
@@ -108,6 +123,9 @@ class MotionEngine(Engine):
         start = request.start_image
         if start is None:
             raise EngineError("image-to-video needs a start image; got none", "unsupported_input")
+        fit = CoverFit.create(start.shape[1], start.shape[0], request.width, request.height)
+        for note in fit.notes("the start image"):
+            ctx.log(f"motion: {note}")
         if request.shots:
             timeline = storyboard_source(request, start, ctx)
             return timeline, f"a storyboard of {len(request.shots)} shots"
@@ -125,7 +143,9 @@ def _image_to_video(
         if request.camera is not None or request.has_motion_brush:
             ctx.log("motion: an end image is set; camera and motion brush are ignored")
         end_fit = CoverFit.create(end.shape[1], end.shape[0], width, height)
-        transition = TransitionRender(start_fit.image(start), end_fit.image(end), count)
+        for note in end_fit.notes("the end image"):
+            ctx.log(f"motion: {note}")
+        transition = TransitionRender(start_fit.image(start), end_fit.image(end), count, ctx.log)
         return transition, "a start-to-end transition"
     if request.has_motion_brush:
         if request.camera is not None:
@@ -139,8 +159,9 @@ def _image_to_video(
         brush = BrushRender(start_fit.image(start), masks, paths, static, count)
         return brush, f"a motion brush ({len(masks)} moving regions)"
     camera, origin = _camera(request)
-    render = CameraRender(start, camera, width, height, count)
-    return render, f"a camera move ({describe(camera)}; {origin})"
+    person, layers = find_person(start, ctx)
+    render = CameraRender(start, camera, width, height, count, person)
+    return render, f"a camera move ({describe(camera)}; {origin}; {layers})"
 
 
 def _camera(request: VideoRequest) -> tuple[CameraMotion, str]:

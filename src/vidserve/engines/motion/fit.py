@@ -10,6 +10,10 @@ import numpy as np
 import numpy.typing as npt
 
 from vidserve.engines.base import Image, Mask
+from vidserve.engines.motion.upscale import SHARP_FROM, enlarge
+
+#: A cover crop that keeps less of the photo than this is worth a line in the log.
+SMALL_CROP = 0.4
 
 #: A 3x3 projective transform of pixel coordinates (``float64``).
 Matrix = npt.NDArray[np.float64]
@@ -68,13 +72,45 @@ class CoverFit:
         """The (larger) scale factor from source pixels to output pixels."""
         return max(self.resized_w / self.src_w, self.resized_h / self.src_h)
 
+    @property
+    def kept(self) -> float:
+        """The share of the photo's area the crop keeps (1: none cut away)."""
+        return (self.width * self.height) / (self.resized_w * self.resized_h)
+
+    def notes(self, what: str = "the photo") -> list[str]:
+        """Log lines for a fit that costs picture quality: a large enlargement (and how it
+        is done) and a crop that keeps little of the photo."""
+        lines = []
+        if self.scale > SHARP_FROM:
+            lines.append(
+                f"{what} ({self.src_w}x{self.src_h}) is enlarged {self.scale:.2f}x to cover "
+                f"{self.width}x{self.height} (back-projected Lanczos with edge-aware "
+                "sharpening; a larger photo would be sharper)"
+            )
+        if self.kept < SMALL_CROP:
+            lines.append(
+                f"the {self.width}x{self.height} frame keeps only {self.kept:.0%} of "
+                f"{what} ({self.src_w}x{self.src_h}): the rest is cropped away"
+            )
+        return lines
+
     def image(self, image: Image) -> Image:
-        """Fit an RGB image; area-averaging when shrinking avoids aliasing."""
+        """Fit an RGB image; area-averaging when shrinking avoids aliasing, and a large
+        enlargement is edge-directed (:mod:`.upscale`) rather than bicubic."""
         self._check(image.shape[:2])
         shrinking = self.resized_w * self.resized_h < self.src_w * self.src_h
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-        resized = cv2.resize(image, (self.resized_w, self.resized_h), interpolation=interpolation)
+        if shrinking:
+            resized = cv2.resize(
+                image, (self.resized_w, self.resized_h), interpolation=cv2.INTER_AREA
+            )
+        else:
+            resized = enlarge(image, self.resized_w, self.resized_h)
         return self._crop(cast(Image, resized))
+
+    def soft_mask(self, mask: Mask) -> Mask:
+        """Fit a soft (0..255) mask, keeping its grey levels (linear resize, no threshold)."""
+        resized = cv2.resize(mask, (self.resized_w, self.resized_h), interpolation=cv2.INTER_LINEAR)
+        return self._crop(cast(Mask, resized))
 
     def mask(self, mask: Mask) -> Mask:
         """Fit a mask: linear resize, then threshold back to 0/255 at the midpoint."""

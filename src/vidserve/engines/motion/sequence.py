@@ -8,12 +8,14 @@ dropped, so a clip of many shots keeps one shot's state in memory at a time.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from vidserve.engines.base import CameraMotion, Image
 from vidserve.engines.motion.camera import CameraRender
+from vidserve.engines.motion.moves import GENTLE_PULL_BACK
 from vidserve.engines.motion.transition import TransitionRender
 
 #: A morph between two held images gets this many frames for each frame a hold gets.
@@ -61,11 +63,31 @@ class Timeline:
         return self._current[1].frame(index - self._starts[which])
 
 
-def hold(image: Image, move: CameraMotion, width: int, height: int, frames: int) -> Part:
-    """``image`` cover-fitted to ``width x height`` while the camera makes ``move``.
+def hold(
+    image: Image, move: CameraMotion, width: int, height: int, frames: int, ending: bool = False
+) -> Part:
+    """``image`` cover-fitted to ``width x height`` while the camera makes ``move``; the
+    first frame is the image's own framing, or with ``ending`` the last one is.
 
     A hold of no frames still builds (as one frame): a morph may start or end on it."""
+    if ending:
+        return Part(frames, lambda: _Reversed(image, move, width, height, max(1, frames)))
     return Part(frames, lambda: CameraRender(image, move, width, height, max(1, frames)))
+
+
+class _Reversed:
+    """A move that ends on the image's own framing: the opposite move from the image,
+    played backwards (the easing is symmetric, so the pace is the same)."""
+
+    def __init__(
+        self, image: Image, move: CameraMotion, width: int, height: int, frames: int
+    ) -> None:
+        opposite = CameraMotion(**{k: -v for k, v in dataclasses.asdict(move).items()})
+        self.num_frames = frames
+        self._render = CameraRender(image, opposite, width, height, frames)
+
+    def frame(self, index: int) -> Image:
+        return self._render.frame(self.num_frames - 1 - index)
 
 
 class _Inner:
@@ -114,7 +136,12 @@ def held_images(
     if frames and not lengths[0]:  # too few frames to go round: the first image opens
         lengths[0] = 1
         lengths[max(i for i, n in enumerate(lengths) if n and i)] -= 1
-    holds = [hold(images[i], moves[i], width, height, lengths[2 * i]) for i in range(count)]
+    # A gentle pull back on the last image is the move that ends on it (an end image).
+    holds = [
+        hold(images[i], moves[i], width, height, lengths[2 * i],
+             ending=i == count - 1 and moves[i] == GENTLE_PULL_BACK)
+        for i in range(count)
+    ]  # fmt: skip
     parts: list[Part] = [holds[0]]
     for i in range(1, count):
         before, after = holds[i - 1], holds[i]

@@ -41,7 +41,7 @@ def storyboard_source(request: VideoRequest, start: Image, ctx: RunContext) -> T
     for number, (frames, move) in enumerate(zip(lengths, moves, strict=True), start=1):
         span = f"shot {number}/{len(lengths)}, frames {first}-{first + frames - 1} ({frames})"
         if number == len(lengths) and request.end_image is not None:
-            parts.append(_into_end(start, request.end_image, width, height, frames))
+            parts.append(_into_end(start, request.end_image, width, height, frames, ctx))
             ctx.log(
                 f"motion: {span}: a morph from the photo into the end image "
                 f"(its move, {move.describe()}, is not made)"
@@ -53,10 +53,13 @@ def storyboard_source(request: VideoRequest, start: Image, ctx: RunContext) -> T
     return Timeline(parts)
 
 
-def _into_end(start: Image, end: Image, width: int, height: int, frames: int) -> Part:
+def _into_end(
+    start: Image, end: Image, width: int, height: int, frames: int, ctx: RunContext
+) -> Part:
     def build() -> TransitionRender:
         first = CoverFit.create(start.shape[1], start.shape[0], width, height).image(start)
         last = CoverFit.create(end.shape[1], end.shape[0], width, height).image(end)
-        return TransitionRender(first, last, frames)
+        # Built when the shot starts: its line (which transition, and why) comes then.
+        return TransitionRender(first, last, frames, ctx.log)
 
     return Part(frames, build)
