@@ -8,8 +8,8 @@ database per queue size, dropped afterwards). It prints a markdown table.
 
 Per queue size N, on a fresh database:
 
-1. N requests of a real endpoint are queued (inserted in SQL, the queue's counters filled
-   as the migration fills them).
+1. N requests of a real endpoint are queued (inserted in SQL, then the queue's counters
+   rebuilt: ``recount_queue``).
 2. ``--apis`` API processes serve it (``create_app`` over a ``PostgresJobStore``, run by
    ``run_http`` as ``vidserve api`` runs them: httptools and uvloop where installed).
 3. ``--workers`` simulated workers, threads spread over four processes, each a worker's
@@ -51,8 +51,6 @@ sys.path.insert(0, str(BENCH))
 
 import queue_status as qs
 
-from vidserve.store.queue import GROUP_BLOCKS, QUEUE_BUCKET
-
 ENDPOINT = qs.ENDPOINT
 SIZES = (1_000, 10_000, 100_000)
 WORKER_PROCESSES = 4
@@ -62,14 +60,6 @@ INSERT INTO vidserve_requests (request_id, endpoint_id, input, base_url, status,
 SELECT 'q' || n, %(endpoint)s, %(input)s, 'http://127.0.0.1', 'IN_QUEUE', n
 FROM generate_series(1, %(n)s) AS s(n)
 """
-COUNTERS = [
-    f"""
-    INSERT INTO vidserve_queue_counts (level, priority, bucket, queued)
-    SELECT {level}, priority, seq / {span}, COUNT(*) FROM vidserve_requests
-    WHERE status = 'IN_QUEUE' GROUP BY priority, seq / {span}
-    """
-    for level, span in ((0, QUEUE_BUCKET), (1, QUEUE_BUCKET * GROUP_BLOCKS))
-]
 
 
 def fill(dsn: str, size: int) -> None:
@@ -79,12 +69,12 @@ def fill(dsn: str, size: int) -> None:
 
     from vidserve.store.postgres import PostgresJobStore
 
-    PostgresJobStore(dsn).close()  # the schema
+    store = PostgresJobStore(dsn)  # the schema
     body = {"prompt": "a lighthouse at dusk", "image_url": "https://example.com/a.jpg"}
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(FILL, {"endpoint": ENDPOINT, "input": Jsonb(body), "n": size})
-        for counters in COUNTERS:
-            conn.execute(counters)
+        store.recount_queue()
+        store.close()
         conn.execute("VACUUM ANALYZE vidserve_requests")
 
 

@@ -146,8 +146,28 @@ def _encode_area_chroma(self: VideoWriter, rgb: Image, index: int) -> None:
 #: The other modes, each a 5 s 720p30 request over scikit-image's photos (``--modes``): a
 #: truck that shows the outpainted band, a camera move over a portrait (parallax), an aligned
 #: transition (the photo into its own crop), a zoom-through (two unrelated photos), a short
-#: and a long motion-brush stroke.
-MODES = ("truck", "parallax", "aligned", "zoom-through", "bend", "cut-out")
+#: and a long motion-brush stroke; and the prompt's actions over the default push-in: heavy
+#: snow, rain with fog, a face that smiles and nods, and a face that blinks and turns in the
+#: snow.
+MODES = (
+    "truck",
+    "parallax",
+    "aligned",
+    "zoom-through",
+    "bend",
+    "cut-out",
+    "snow",
+    "rain-fog",
+    "smile-nod",
+    "face-snow",
+)
+#: The prompts of the action modes.
+ACTIONS = {
+    "snow": "heavy snow falls",
+    "rain-fog": "rain pours down and fog drifts",
+    "smile-nod": "she smiles and nods",
+    "face-snow": "she blinks and turns her head to the left while snow falls",
+}
 
 
 def mode_request(which: str, width: int, height: int, seconds: float) -> VideoRequest:
@@ -158,6 +178,9 @@ def mode_request(which: str, width: int, height: int, seconds: float) -> VideoRe
         start_image=data.coffee(), prompt="", width=width, height=height, fps=FPS,
         duration=seconds,
     )  # fmt: skip
+    if which in ACTIONS:
+        portrait = np.ascontiguousarray(data.astronaut()[:288])  # her face, in 16:9
+        return replace(base, start_image=portrait, prompt=ACTIONS[which], seed=4)
     if which == "truck":
         return replace(base, camera=CameraMotion(horizontal=8))
     if which == "parallax":

@@ -4,9 +4,9 @@ PostgreSQL, against the peer it replaced: counting every queued request ahead.
 ``.venv/bin/python bench/queue_position.py`` (PostgreSQL at ``VIDSERVE_BENCH_PG``, default
 ``postgresql://postgres@127.0.0.1:5432/test``, where it creates and drops a throwaway
 database). For each backend and each queue length (1k, 10k, 100k queued, plus as many
-completed), it fills a fresh store through SQL (the block and group counters as the
-migration fills them), then times ``status_views`` of one request at a time over 200
-requests spread through the queue (the last one included), and the same polls' position
+completed), it fills a fresh store through SQL (and rebuilds the queue's counters), then
+times ``status_views`` of one request at a time over 200 requests spread through the queue
+(the last one included), and the same polls' position
 counted the old way (a ``COUNT(*)`` over the queued rows ahead, an index range) in the same
 run. It prints a markdown table: median and p99 microseconds per poll, and the ratio to 1k.
 """
@@ -26,7 +26,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from vidserve.store.queue import GROUP_BLOCKS, QUEUE_BUCKET
 from vidserve.store.records import SqlJobStore
 
 PG = os.environ.get("VIDSERVE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -39,14 +38,6 @@ SELECT 'r' || n, 'e', '{{}}', 'http://x', CASE WHEN n % 2 = 0 THEN 'IN_QUEUE' EL
        n, CASE WHEN n % 10 = 0 THEN 1 ELSE 0 END
 FROM {series}
 """
-COUNTS = [
-    f"""
-    INSERT INTO {{queue_counts}} (level, priority, bucket, queued)
-    SELECT {level}, priority, seq / {span}, COUNT(*) FROM {{requests}}
-    WHERE status = 'IN_QUEUE' GROUP BY priority, seq / {span}
-    """
-    for level, span in ((0, QUEUE_BUCKET), (1, QUEUE_BUCKET * GROUP_BLOCKS))
-]
 #: The peer: every queued request ahead, counted on each poll.
 COUNT_AHEAD = """
 SELECT (SELECT COUNT(*) FROM {requests} AS o
@@ -66,9 +57,8 @@ def sqlite_store(folder: str, size: int) -> SqlJobStore:
         " SELECT n FROM s)"
     )
     with store.transaction() as conn:
-        conn.execute(store.sql(FILL.replace("{series}", series)))
-        for counts in COUNTS:
-            conn.execute(store.sql(counts))
+        conn.execute(store.sql(FILL.replace("{series}", series)), {})
+    store.recount_queue()
     store.connection().__enter__().execute("ANALYZE")
     return store
 
@@ -79,9 +69,8 @@ def postgres_store(url: str, size: int) -> SqlJobStore:
     store = PostgresJobStore(url)
     series = f"generate_series(1, {2 * size}) AS s(n)"
     with store.transaction() as conn:
-        conn.execute(store.sql(FILL.replace("{series}", series)))
-        for counts in COUNTS:
-            conn.execute(store.sql(counts))
+        conn.execute(store.sql(FILL.replace("{series}", series)), {})
+    store.recount_queue()
     with store.connection() as conn:
         conn.execute("VACUUM ANALYZE vidserve_requests")
         conn.execute("VACUUM ANALYZE vidserve_queue_counts")

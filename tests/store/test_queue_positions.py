@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -125,3 +126,21 @@ def test_block_size_does_not_change_positions(
         store.claim("w", LEASE)
     store.cancel("r07")
     assert positions(store) == expected_positions(store)
+
+
+def test_a_recount_rebuilds_the_counters_of_requests_written_around_the_store(
+    store_factory: Callable[[], JobStore],
+) -> None:
+    store = small_blocks(store_factory())
+    rng = random.Random(11)
+    for i in range(40):
+        store.create(job(f"r{i:02}", rng))
+    for _ in range(7):
+        store.claim("w", LEASE)
+    expected = expected_positions(store)
+    sql: Any = store
+    with sql.transaction() as conn:  # counters lost, as after a bulk load around the store
+        sql.run(conn, "DELETE FROM {queue_counts}")
+    assert positions(store) != expected
+    sql.recount_queue()
+    assert positions(store) == expected

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vidserve.schema import Status
+from vidserve.store.base import NewJob
 from vidserve.store.sqlite import MIGRATIONS, SQLiteJobStore
 
 
@@ -77,5 +78,33 @@ def test_log_numbers_continue_after_the_lines_an_older_database_holds(tmp_path: 
             (2, "two"),
             (3, "three"),
         ]
+    finally:
+        store.close()
+
+
+def test_queue_positions_hold_for_requests_queued_before_the_counters(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as conn:  # a database from before the queue's counters
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (5)")
+        for step in MIGRATIONS[:5]:
+            for statement in step:
+                conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO requests (request_id, endpoint_id, input, base_url, status, created_at,"
+            " priority) VALUES (?, 'e', '{}', 'http://x', ?, 1.0, ?)",
+            [
+                ("a", "IN_QUEUE", 0),
+                ("b", "COMPLETED", 0),
+                ("c", "IN_QUEUE", 1),
+                ("d", "IN_QUEUE", 0),
+            ],
+        )
+    store = SQLiteJobStore(path)
+    try:
+        assert [store.queue_position(r) for r in "abcd"] == [0, None, 2, 1]
+        store.create(NewJob("e", "e", {}, "http://x"))
+        assert store.queue_position("e") == 2  # behind a and d, ahead of low-priority c
+        assert store.queue_position("c") == 3
     finally:
         store.close()

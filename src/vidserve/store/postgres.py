@@ -170,25 +170,27 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     (
         # Queued requests counted per priority and block of 1024 seq numbers (level 0)
-        # and group of 32 blocks (level 1; see store/queue.py), from the requests queued now.
+        # and group of 32 blocks (level 1), each in 8 lanes by seq (see store/queue.py), from
+        # the requests queued now.
         """
         CREATE TABLE vidserve_queue_counts (
             level integer NOT NULL,
             priority integer NOT NULL,
             bucket bigint NOT NULL,
+            lane integer NOT NULL,
             queued integer NOT NULL,
-            PRIMARY KEY (level, priority, bucket)
+            PRIMARY KEY (level, priority, bucket, lane)
         )
         """,
         """
-        INSERT INTO vidserve_queue_counts (level, priority, bucket, queued)
-        SELECT 0, priority, seq / 1024, COUNT(*) FROM vidserve_requests WHERE status = 'IN_QUEUE'
-        GROUP BY priority, seq / 1024
+        INSERT INTO vidserve_queue_counts (level, priority, bucket, lane, queued)
+        SELECT 0, priority, seq / 1024, seq % 8, COUNT(*) FROM vidserve_requests
+        WHERE status = 'IN_QUEUE' GROUP BY priority, seq / 1024, seq % 8
         """,
         """
-        INSERT INTO vidserve_queue_counts (level, priority, bucket, queued)
-        SELECT 1, priority, seq / 32768, COUNT(*) FROM vidserve_requests WHERE status = 'IN_QUEUE'
-        GROUP BY priority, seq / 32768
+        INSERT INTO vidserve_queue_counts (level, priority, bucket, lane, queued)
+        SELECT 1, priority, seq / 32768, seq % 8, COUNT(*) FROM vidserve_requests
+        WHERE status = 'IN_QUEUE' GROUP BY priority, seq / 32768, seq % 8
         """,
     ),
 ]
@@ -280,6 +282,7 @@ class PostgresJobStore(SqlJobStore):
     SKIP_LOCKED = "FOR NO KEY UPDATE SKIP LOCKED"
     LOCK_ROW = "FOR NO KEY UPDATE"
     IN_LIST = "= ANY(:list)"
+    QUEUE_LANES = 8
 
     def __init__(
         self,
@@ -355,7 +358,7 @@ class PostgresJobStore(SqlJobStore):
         )
 
     def _translate(self, sql: str) -> str:
-        return named_parameters(sql, "%({})s")
+        return named_parameters(sql.replace("%", "%%"), "%({})s")  # a literal % doubled
 
     # -- status reads from an event loop ------------------------------------------------
 

@@ -15,10 +15,15 @@ the sum of the groups ahead of its own (a handful of rows: 7 with 100,000 queued
 blocks ahead of its own in its group (at most 31) and a count of the queued rows ahead of
 it in its own block (at most 1023 index entries), read in one statement, so one snapshot.
 A counter that reaches zero is deleted, so the table holds only blocks and groups with
-requests in them. The counters at the head of the queue are rows every claim changes:
-they are changed last, just before the commit, so claimers hold their locks for about one
-round trip, and every writer changes counters in one order (level, priority, bucket), so
-two writers cannot deadlock on them.
+requests in them. Claimers take consecutive requests at the head of the queue, so the head's
+counters are rows every claim changes, and a transaction holds a row's lock until its commit
+is on disk: with one row per block, claims would queue behind each other's commits (84
+claims a second where 526 ran without counters, in ``bench/fleet.py``). So on a backend
+with row locks each counter is split in ``QUEUE_LANES`` lanes by ``seq`` (consecutive
+requests, consecutive lanes): claimers of neighbouring requests change different rows, and
+a read sums the lanes. (SQLite writers take turns anyway: one lane.) Counters are
+changed last before the commit, and every writer changes them in one order (level,
+priority, bucket, lane), so two writers cannot deadlock on them.
 """
 
 from __future__ import annotations
@@ -61,15 +66,22 @@ GROUP_BLOCKS = 32
 
 # A change of one counter; a counter emptied is deleted.
 _COUNT = """
-INSERT INTO {queue_counts} (level, priority, bucket, queued)
-VALUES (:level, :priority, :bucket, :delta)
-ON CONFLICT (level, priority, bucket)
+INSERT INTO {queue_counts} (level, priority, bucket, lane, queued)
+VALUES (:level, :priority, :bucket, :lane, :delta)
+ON CONFLICT (level, priority, bucket, lane)
 DO UPDATE SET queued = {queue_counts}.queued + excluded.queued
 RETURNING queued
 """
+# The counters as the requests queued now make them (migration 6 does this at its sizes).
+_RECOUNT = """
+INSERT INTO {queue_counts} (level, priority, bucket, lane, queued)
+SELECT :level, priority, seq / :span, seq % :lanes, COUNT(*) FROM {requests}
+WHERE status = 'IN_QUEUE' GROUP BY priority, seq / :span, seq % :lanes
+"""
 _DROP_EMPTY = """
 DELETE FROM {queue_counts}
-WHERE level = :level AND priority = :priority AND bucket = :bucket AND queued = 0
+WHERE level = :level AND priority = :priority AND bucket = :bucket AND lane = :lane
+  AND queued = 0
 """
 
 _INSERT = """
@@ -285,17 +297,27 @@ class SqlQueue(SqlBackend, Queue):
         """Inside the transaction that moves requests into (+1) or out of (-1) the queue:
         change their blocks' and groups' counters, ``moves`` being (priority, seq, delta),
         in the one order every writer uses."""
-        deltas: dict[tuple[int, int, int], int] = {}
+        deltas: dict[tuple[int, int, int, int], int] = {}
         for priority, seq, delta in moves:
-            block = int(seq) // self.queue_bucket
-            for counter in ((0, int(priority), block), (1, int(priority), block // GROUP_BLOCKS)):
+            block, lane = int(seq) // self.queue_bucket, int(seq) % self.QUEUE_LANES
+            for level, bucket in ((0, block), (1, block // GROUP_BLOCKS)):
+                counter = (level, int(priority), bucket, lane)
                 deltas[counter] = deltas.get(counter, 0) + delta
-        for (level, priority, bucket), delta in sorted(deltas.items()):
+        for (level, priority, bucket, lane), delta in sorted(deltas.items()):
             if delta == 0:
                 continue
-            where = {"level": level, "priority": priority, "bucket": bucket}
+            where = {"level": level, "priority": priority, "bucket": bucket, "lane": lane}
             if self.run(conn, _COUNT, {**where, "delta": delta}).fetchone()["queued"] == 0:
                 self.run(conn, _DROP_EMPTY, where)
+
+    def recount_queue(self) -> None:
+        """Rebuild ``queue_counts`` from the requests queued now (for requests written
+        around the store, e.g. bulk-loaded by a benchmark)."""
+        with self.transaction() as conn:
+            self.run(conn, "DELETE FROM {queue_counts}")
+            for level, span in ((0, self.queue_bucket), (1, self.queue_bucket * GROUP_BLOCKS)):
+                params = {"level": level, "span": span, "lanes": self.QUEUE_LANES}
+                self.run(conn, _RECOUNT, params)
 
     def _take_idempotency_key(self, conn: Connection, job: NewJob, now: float) -> str | None:
         """Inside the create's transaction: the id of the request ``job``'s key already

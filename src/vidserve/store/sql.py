@@ -77,6 +77,9 @@ class SqlBackend(abc.ABC):
     LOCK_ROW = ""
     #: ``{in_list}``: true when the value before it is one of the list bound as ``:list``.
     IN_LIST: str
+    #: Rows each queue counter is split in, so that concurrent claims change different rows
+    #: (see :mod:`.queue`); 1 where writers take turns anyway. Migrations fill them so.
+    QUEUE_LANES = 1
 
     #: The store's time (unix seconds); tests pass a fake clock.
     _clock: Any

@@ -134,25 +134,27 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     (
         # Queued requests counted per priority and block of 1024 seq numbers (level 0)
-        # and group of 32 blocks (level 1; see store/queue.py), from the requests queued now.
+        # and group of 32 blocks (level 1), one lane (see store/queue.py), from the requests
+        # queued now.
         """
         CREATE TABLE queue_counts (
             level INTEGER NOT NULL,
             priority INTEGER NOT NULL,
             bucket INTEGER NOT NULL,
+            lane INTEGER NOT NULL,
             queued INTEGER NOT NULL,
-            PRIMARY KEY (level, priority, bucket)
+            PRIMARY KEY (level, priority, bucket, lane)
         )
         """,
         """
-        INSERT INTO queue_counts (level, priority, bucket, queued)
-        SELECT 0, priority, seq / 1024, COUNT(*) FROM requests WHERE status = 'IN_QUEUE'
-        GROUP BY priority, seq / 1024
+        INSERT INTO queue_counts (level, priority, bucket, lane, queued)
+        SELECT 0, priority, seq / 1024, 0, COUNT(*) FROM requests
+        WHERE status = 'IN_QUEUE' GROUP BY priority, seq / 1024
         """,
         """
-        INSERT INTO queue_counts (level, priority, bucket, queued)
-        SELECT 1, priority, seq / 32768, COUNT(*) FROM requests WHERE status = 'IN_QUEUE'
-        GROUP BY priority, seq / 32768
+        INSERT INTO queue_counts (level, priority, bucket, lane, queued)
+        SELECT 1, priority, seq / 32768, 0, COUNT(*) FROM requests
+        WHERE status = 'IN_QUEUE' GROUP BY priority, seq / 32768
         """,
     ),
 ]
