@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from conftest import FakeClock
 from vidserve.schema import Status
 from vidserve.store.base import Dialect, JobStore, NewJob, Priority
 
@@ -50,7 +49,7 @@ def positions(store: JobStore) -> dict[str, int]:
 
 
 def test_positions_stay_exact_through_random_moves(
-    store_factory: Callable[[], JobStore], clock: FakeClock
+    store_factory: Callable[[], JobStore], clock: Any
 ) -> None:
     store = small_blocks(store_factory())
     rng = random.Random(7)
