@@ -9,6 +9,7 @@ names and how density and speed apply.
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ def _window(
     return np.asarray(column[:, :-1] * (1 - fx) + column[:, 1:] * fx, dtype=np.float32)
 
 
-class _Overlay:
+class _Overlay(abc.ABC):
     """A layer of one colour over the frame, as opaque as :meth:`alpha` says, worked out
     small and enlarged."""
 
@@ -83,9 +84,9 @@ class _Overlay:
     height: int
     colour: Image
 
+    @abc.abstractmethod
     def alpha(self, t: float) -> Alpha:
         """The layer's opacity over the frame at ``t`` seconds."""
-        raise NotImplementedError
 
     def draw(self, frame: Image, t: float, strength: float) -> Image:
         """``frame`` with the layer at ``t`` seconds over it, at ``strength`` (0..1)."""
