@@ -36,10 +36,11 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from _context import BenchContext  # noqa: E402
+
 from vidserve.engines.base import (  # noqa: E402
     CameraMotion,
     DynamicMask,
-    RunContext,
     VideoRequest,
 )
 from vidserve.engines.motion import MotionEngine  # noqa: E402
@@ -103,21 +104,6 @@ def photo(width: int = 1920, height: int = 1280, seed: int = 7) -> Image:
     region[mask > 0] = leaves[mask > 0]
     img += rng.normal(0, 2.5, img.shape).astype(np.float32)
     return np.clip(img, 0, 255).astype(np.uint8)
-
-
-class _Context(RunContext):
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-
-    def progress(self, fraction: float) -> None:
-        pass
-
-    def log(self, message: str, level: str = "INFO") -> None:
-        pass
-
-    @property
-    def cancelled(self) -> bool:
-        return False
 
 
 def yuv420_area_chroma(rgb: Image) -> Image:
@@ -203,7 +189,7 @@ def _child(argv: list[str]) -> None:
     started = time.perf_counter()
     if which in MODES:
         request = mode_request(which, int(width), int(height), float(seconds))
-        rendered = MotionEngine().generate(request, _Context(Path(out).parent))
+        rendered = MotionEngine().generate(request, BenchContext(Path(out).parent))
         rendered.path.rename(out)
     elif which.startswith("vidserve"):
         if which == "vidserve-area-chroma":
@@ -215,7 +201,7 @@ def _child(argv: list[str]) -> None:
             start_image=image, prompt="", width=int(width), height=int(height), fps=FPS,
             duration=float(seconds), camera=PUSH_IN,
         )  # fmt: skip
-        rendered = MotionEngine().generate(request, _Context(Path(out).parent))
+        rendered = MotionEngine().generate(request, BenchContext(Path(out).parent))
         rendered.path.rename(out)
     else:
         from still_motion import KenBurns, RenderConfig

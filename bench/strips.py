@@ -19,10 +19,11 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from _context import BenchContext  # noqa: E402
+
 from vidserve.engines.base import (  # noqa: E402
     CameraMotion,
     DynamicMask,
-    RunContext,
     VideoRequest,
 )
 from vidserve.engines.motion import MotionEngine  # noqa: E402
@@ -31,22 +32,6 @@ from vidserve.engines.motion.actions import with_prompt_actions  # noqa: E402
 Image = npt.NDArray[np.uint8]
 OUT = Path(__file__).resolve().parent.parent / "docs" / "motion"
 SIZE, THUMB = (640, 360), (240, 135)
-
-
-class _Context(RunContext):
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.logs: list[str] = []
-
-    def progress(self, fraction: float) -> None:
-        pass
-
-    def log(self, message: str, level: str = "INFO") -> None:
-        self.logs.append(message)
-
-    @property
-    def cancelled(self) -> bool:
-        return False
 
 
 def _requests() -> dict[str, VideoRequest]:
@@ -92,7 +77,7 @@ def _requests() -> dict[str, VideoRequest]:
 
 def strip(request: VideoRequest, workdir: Path) -> tuple[list[Image], list[str]]:
     """The first, middle and last frames of ``request``, and the run's log."""
-    ctx = _Context(workdir)
+    ctx = BenchContext(workdir)
     source, mode = MotionEngine().frame_source(request, ctx)
     source, _notes = with_prompt_actions(source, request, ctx, None)
     last = source.num_frames - 1

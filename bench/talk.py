@@ -36,7 +36,9 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from vidserve.engines.base import Kind, RunContext, VideoRequest  # noqa: E402
+from _context import BenchContext  # noqa: E402
+
+from vidserve.engines.base import Kind, VideoRequest  # noqa: E402
 from vidserve.engines.talk import TalkEngine  # noqa: E402
 from vidserve.media.audio import Audio  # noqa: E402
 from vidserve.media.video import VideoWriter  # noqa: E402
@@ -89,22 +91,6 @@ def speech_like(seconds: float, seed: int = 0) -> Audio:
     return Audio(samples.astype(np.float32), RATE)
 
 
-class _Context(RunContext):
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.logs: list[str] = []
-
-    def progress(self, fraction: float) -> None:
-        pass
-
-    def log(self, message: str, level: str = "INFO") -> None:
-        self.logs.append(message)
-
-    @property
-    def cancelled(self) -> bool:
-        return False
-
-
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -131,7 +117,7 @@ def _render(which: str, video: Path, out: Path) -> dict[str, Any]:
             start_image=image, audio=audio, seed=1,
         )  # fmt: skip
     started, cpu = time.perf_counter(), _cpu()
-    result = TalkEngine().generate(request, _Context(out.parent))
+    result = TalkEngine().generate(request, BenchContext(out.parent))
     wall, cpu = time.perf_counter() - started, _cpu() - cpu
     result.path.rename(out)
     return {"seconds": wall, "cpu": cpu}

@@ -17,6 +17,17 @@ def version(path: Path) -> int:
         return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
 
 
+def older_database(path: Path, version: int) -> sqlite3.Connection:
+    """A database as release ``version`` of the schema left it (the caller fills it)."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    for step in MIGRATIONS[:version]:
+        for statement in step:
+            conn.execute(statement)
+    return conn
+
+
 def test_a_fresh_database_comes_up_to_date(tmp_path: Path) -> None:
     SQLiteJobStore(tmp_path / "jobs.sqlite3").close()
     assert version(tmp_path / "jobs.sqlite3") == len(MIGRATIONS)
@@ -24,11 +35,7 @@ def test_a_fresh_database_comes_up_to_date(tmp_path: Path) -> None:
 
 def test_an_older_database_is_migrated_and_keeps_its_requests(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
-    with sqlite3.connect(path) as conn:  # a database as the first release left it
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version VALUES (1)")
-        for statement in MIGRATIONS[0]:
-            conn.execute(statement)
+    with older_database(path, 1) as conn:  # as the first release left it
         conn.execute(
             "INSERT INTO requests (request_id, endpoint_id, input, base_url, status, created_at)"
             " VALUES ('old', 'e', '{}', 'http://x', 'IN_QUEUE', 1.0)"
@@ -55,12 +62,7 @@ def test_a_newer_database_is_refused(tmp_path: Path) -> None:
 
 def test_log_numbers_continue_after_the_lines_an_older_database_holds(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
-    with sqlite3.connect(path) as conn:  # a database from before the log counter
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version VALUES (4)")
-        for step in MIGRATIONS[:4]:
-            for statement in step:
-                conn.execute(statement)
+    with older_database(path, 4) as conn:  # from before the log counter
         conn.execute(
             "INSERT INTO requests (request_id, endpoint_id, input, base_url, status, created_at)"
             " VALUES ('old', 'e', '{}', 'http://x', 'IN_QUEUE', 1.0)"
@@ -84,12 +86,7 @@ def test_log_numbers_continue_after_the_lines_an_older_database_holds(tmp_path: 
 
 def test_queue_positions_hold_for_requests_queued_before_the_counters(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
-    with sqlite3.connect(path) as conn:  # a database from before the queue's counters
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version VALUES (5)")
-        for step in MIGRATIONS[:5]:
-            for statement in step:
-                conn.execute(statement)
+    with older_database(path, 5) as conn:  # from before the queue's counters
         conn.executemany(
             "INSERT INTO requests (request_id, endpoint_id, input, base_url, status, created_at,"
             " priority) VALUES (?, 'e', '{}', 'http://x', ?, 1.0, ?)",

@@ -483,32 +483,45 @@ class SqlQueue(SqlBackend, Queue):
             return None
         with self.transaction() as conn:
             left: list[tuple[int, int, int]] = []  # rows taken out of the queue
-            try:
-                while True:
-                    now = self._clock()
-                    row = self.run(conn, locking, {**params, "now": now}).fetchone()
-                    if row is None:
-                        return None
-                    if row["status"] == Status.IN_QUEUE:
-                        left.append((row["priority"], row["seq"], -1))
-                    request_id: str = row["request_id"]
-                    if row["cancel_requested"]:
-                        # Cancelled while its worker was gone (or after a release): finish.
-                        self._finish(conn, request_id, now, CANCELLED_MESSAGE, ErrorType.CANCELLED)
-                        continue
-                    if row["attempts"] >= self.max_attempts:
-                        message = (
-                            f"The request was started {row['attempts']} times and its worker "
-                            "was lost each time"
-                        )
-                        self._finish(conn, request_id, now, message, ErrorType.WORKER_LOST)
-                        self._log(conn, request_id, [(now, LogLevel.ERROR.value, message)])
-                        continue
-                    take = {"worker": worker_id, "lease": now + lease_seconds, "now": now}
-                    return self.job(self.run(conn, _TAKE, {**take, "id": request_id}).fetchone())
-            finally:
-                # Last before the commit: the head block's counter is every claimer's.
-                self._count(conn, left)
+            taken = self._take_next(conn, locking, params, worker_id, lease_seconds, left)
+            # Last before the commit: the head block's counters are every claimer's.
+            self._count(conn, left)
+            return taken
+
+    def _take_next(
+        self,
+        conn: Connection,
+        locking: str,
+        params: dict[str, Any],
+        worker_id: str,
+        lease_seconds: float,
+        left: list[tuple[int, int, int]],
+    ) -> Job | None:
+        """Inside the claim's transaction: lock and take the next claimable row, finishing
+        the cancelled and the out-of-attempts ones on the way; each queued row it moves
+        out of the queue is added to ``left``."""
+        while True:
+            now = self._clock()
+            row = self.run(conn, locking, {**params, "now": now}).fetchone()
+            if row is None:
+                return None
+            if row["status"] == Status.IN_QUEUE:
+                left.append((row["priority"], row["seq"], -1))
+            request_id: str = row["request_id"]
+            if row["cancel_requested"]:
+                # Cancelled while its worker was gone (or after a release): finish it.
+                self._finish(conn, request_id, now, CANCELLED_MESSAGE, ErrorType.CANCELLED)
+                continue
+            if row["attempts"] >= self.max_attempts:
+                message = (
+                    f"The request was started {row['attempts']} times and its worker was lost "
+                    "each time"
+                )
+                self._finish(conn, request_id, now, message, ErrorType.WORKER_LOST)
+                self._log(conn, request_id, [(now, LogLevel.ERROR.value, message)])
+                continue
+            take = {"worker": worker_id, "lease": now + lease_seconds, "now": now}
+            return self.job(self.run(conn, _TAKE, {**take, "id": request_id}).fetchone())
 
     def _finish(
         self, conn: Connection, request_id: str, now: float, error: str, error_type: ErrorType
