@@ -129,15 +129,15 @@ class MotionEngine(Engine):
         if request.shots:
             timeline = storyboard_source(request, start, ctx)
             return timeline, f"a storyboard of {len(request.shots)} shots"
-        return _image_to_video(request, start, ctx)
+        return _image_to_video(request, start, fit, ctx)
 
 
 def _image_to_video(
-    request: VideoRequest, start: Image, ctx: RunContext
+    request: VideoRequest, start: Image, fit: CoverFit, ctx: RunContext
 ) -> tuple[FrameSource, str]:
-    """One shot over ``start``: a transition, a motion brush or a camera move."""
+    """One shot over ``start`` (``fit`` covers the frame with it): a transition, a motion
+    brush or a camera move."""
     width, height, count = request.width, request.height, request.num_frames
-    start_fit = CoverFit.create(start.shape[1], start.shape[0], width, height)
     if request.end_image is not None:
         end = request.end_image
         if request.camera is not None or request.has_motion_brush:
@@ -145,18 +145,18 @@ def _image_to_video(
         end_fit = CoverFit.create(end.shape[1], end.shape[0], width, height)
         for note in end_fit.notes("the end image"):
             ctx.log(f"motion: {note}")
-        transition = TransitionRender(start_fit.image(start), end_fit.image(end), count, ctx.log)
+        transition = TransitionRender(fit.image(start), end_fit.image(end), count, ctx.log)
         return transition, "a start-to-end transition"
     if request.has_motion_brush:
         if request.camera is not None:
             ctx.log("motion: a motion brush is set; the camera move is ignored")
-        masks = [start_fit.mask(dynamic.mask) for dynamic in request.dynamic_masks]
+        masks = [fit.mask(dynamic.mask) for dynamic in request.dynamic_masks]
         paths = [
-            Trajectory([start_fit.point(x, y) for x, y in dynamic.trajectory])
+            Trajectory([fit.point(x, y) for x, y in dynamic.trajectory])
             for dynamic in request.dynamic_masks
         ]
-        static = None if request.static_mask is None else start_fit.mask(request.static_mask)
-        brush = BrushRender(start_fit.image(start), masks, paths, static, count)
+        static = None if request.static_mask is None else fit.mask(request.static_mask)
+        brush = BrushRender(fit.image(start), masks, paths, static, count)
         return brush, f"a motion brush ({len(masks)} moving regions)"
     camera, origin = _camera(request)
     person, layers = find_person(start, ctx)
