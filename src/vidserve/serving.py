@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vidserve.endpoints import ENDPOINTS
-from vidserve.engines.base import Capabilities
+from vidserve.endpoints.effect_scenes import EFFECT_SCENES
+from vidserve.engines.base import Capabilities, Kind
 from vidserve.engines.config import EnginesConfig, EngineSpec
-from vidserve.engines.registry import engine_entry, engines_for
+from vidserve.engines.registry import capabilities_of, engine_entry, engines_for
 from vidserve.errors import ConfigError
 
 
@@ -43,8 +44,8 @@ class Route:
 
 
 def declared_capabilities(spec: EngineSpec) -> Capabilities | None:
-    """What the registry says an engine can do, without importing it."""
-    return engine_entry(spec.engine).capabilities
+    """What the registry says an engine can do as configured, without importing it."""
+    return capabilities_of(spec.engine, spec.options)
 
 
 def engine_spec_for(config: EnginesConfig, endpoint_id: str) -> EngineSpec:
@@ -69,6 +70,7 @@ def plan_routes(
 ) -> dict[str, Route]:
     """A route for every catalog endpoint; ConfigError for an endpoint mapped by name to an
     engine that cannot make its kind."""
+    _check_effect_scenes(config)
     routes: dict[str, Route] = {}
     for endpoint_id, endpoint in ENDPOINTS.items():
         engine = engine_spec_for(config, endpoint_id)
@@ -78,10 +80,16 @@ def plan_routes(
             continue
         able = ", ".join(engines_for(endpoint.kind)) or "none yet"
         if endpoint_id in config.endpoints:
+            hint = ""
+            if endpoint.kind is Kind.EFFECTS and engine_entry(engine.engine).configured_effects:
+                hint = (
+                    f" (or give {engine.name!r} effect scenes: a table "
+                    f"[engines.{engine.name}.effects.SCENE] with a prompt and a LoRA each)"
+                )
             raise ConfigError(
                 f"{config.source}: {endpoint_id} makes {endpoint.kind} video, but the engine "
                 f"it is mapped to, {engine.name!r} ({engine.engine}), cannot; engines that "
-                f"can: {able}"
+                f"can: {able}{hint}"
             )
         reason = (
             f"{endpoint_id} makes {endpoint.kind} video, which the {engine.name} engine "
@@ -91,3 +99,15 @@ def plan_routes(
         routes[endpoint_id] = Route(endpoint_id, None, caps, reason)
     return routes
 
+
+def _check_effect_scenes(config: EnginesConfig) -> None:
+    """ConfigError for an effects table whose scene Kling does not have (a typo)."""
+    for spec in config.engines.values():
+        caps = declared_capabilities(spec)
+        unknown = sorted(caps.effects - set(EFFECT_SCENES)) if caps is not None else []
+        if unknown:
+            raise ConfigError(
+                f"{config.source}: [engines.{spec.name}.effects]: {', '.join(map(repr, unknown))} "
+                "is not a Kling effect scene (the effect_scene values of the effects endpoints, "
+                "e.g. squish, hug, day_to_night)"
+            )

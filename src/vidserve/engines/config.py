@@ -181,9 +181,9 @@ def _engine_spec(name: str, table: Mapping[str, Any], path: Path) -> EngineSpec:
 
 
 def _files_relative_to(folder: Path, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` with the LoRA paths in them (``lora_dirs``, ``loras[].path``) taken
-    relative to the TOML file's ``folder``, as ``weights`` is; anything malformed is left
-    for the engine to refuse by name."""
+    """``options`` with the LoRA paths in them (``lora_dirs``, ``loras[].path``, an effect
+    scene's ``lora`` file) taken relative to the TOML file's ``folder``, as ``weights`` is;
+    anything malformed is left for the engine to refuse by name."""
     out = dict(options)
 
     def place(value: Any) -> Any:
@@ -198,6 +198,13 @@ def _files_relative_to(folder: Path, options: dict[str, Any]) -> dict[str, Any]:
             else lora
             for lora in out["loras"]
         ]
+    if isinstance(out.get("effects"), dict):
+        out["effects"] = {
+            scene: {**table, "lora": place(table["lora"])}
+            if isinstance(table, dict) and str(table.get("lora", "")).endswith(".safetensors")
+            else table
+            for scene, table in out["effects"].items()
+        }
     return out
 
 

@@ -8,6 +8,7 @@ when one is configured, and the options as keywords.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ MOTION_EFFECTS = frozenset(
     {"squish", "expansion", "dizzydizzy", "bloombloom", "fuzzyfuzzy"}
     | {"hug", "kiss", "heart_gesture"}
 )
+
+#: The most photos an effect scene takes (hug, kiss, heart_gesture: two people).
+MAX_EFFECT_PHOTOS = 2
 
 #: The motion engine: no text-to-video (it cannot draw from words), no sound.
 MOTION_CAPABILITIES = Capabilities(
@@ -41,7 +45,8 @@ TALK_CAPABILITIES = Capabilities(kinds=frozenset({Kind.LIPSYNC, Kind.AVATAR}))
 SPEECH_CAPABILITIES = Capabilities(kinds=frozenset({Kind.TEXT_TO_SPEECH}))
 
 #: The most a diffusion family can do with some weights folder; a loaded engine declares
-#: what its own folder allows (a Wan T2V folder makes no image-to-video).
+#: what its own folder allows (a Wan T2V folder makes no image-to-video). Effects come on
+#: top, from the engine's ``effects`` tables (:func:`capabilities_of`).
 WAN_CAPABILITIES = Capabilities(
     kinds=frozenset({Kind.IMAGE_TO_VIDEO, Kind.TEXT_TO_VIDEO, Kind.REFERENCE_TO_VIDEO}),
     features=frozenset({Feature.END_IMAGE, Feature.STORYBOARD, Feature.LORA}),
@@ -71,6 +76,9 @@ class EngineEntry:
     #: The most it can honour, known without importing it (the API checks submits with it);
     #: None for an operator's ``module:Factory`` (its class declares its own).
     capabilities: Capabilities | None = None
+    #: Its ``effects`` option maps effect scenes to what renders them (diffusion engines: a
+    #: LoRA and a prompt each): it makes effects, those scenes only, when that is set.
+    configured_effects: bool = False
 
 
 _ENGINES: dict[str, EngineEntry] = {
@@ -86,18 +94,21 @@ _ENGINES: dict[str, EngineEntry] = {
         needs_weights=True,
         isolate=True,
         capabilities=WAN_CAPABILITIES,
+        configured_effects=True,
     ),
     "ltx": EngineEntry(
         "vidserve.engines.diffusers.ltx:LTXImageToVideoEngine",
         needs_weights=True,
         isolate=True,
         capabilities=LTX_CAPABILITIES,
+        configured_effects=True,
     ),
     "cogvideox": EngineEntry(
         "vidserve.engines.diffusers.cogvideox:CogVideoXImageToVideoEngine",
         needs_weights=True,
         isolate=True,
         capabilities=COGVIDEOX_CAPABILITIES,
+        configured_effects=True,
     ),
 }
 
@@ -116,6 +127,29 @@ def engines_for(kind: Kind) -> list[str]:
         for name, entry in sorted(_ENGINES.items())
         if entry.capabilities is not None and kind in entry.capabilities.kinds
     ]
+
+
+def capabilities_of(name: str, options: Mapping[str, Any]) -> Capabilities | None:
+    """What the engine ``name`` configured with ``options`` can do, without importing it:
+    its entry's capabilities, with the effect scenes its ``effects`` tables name."""
+    entry = engine_entry(name)
+    caps = entry.capabilities
+    scenes = options.get("effects")
+    if caps is None or not entry.configured_effects or not isinstance(scenes, Mapping):
+        return caps
+    if not scenes:
+        return caps
+    return with_effects(caps, frozenset(map(str, scenes)))
+
+
+def with_effects(caps: Capabilities, scenes: frozenset[str]) -> Capabilities:
+    """``caps`` that also render the effect ``scenes`` (whose photos count as references)."""
+    return dataclasses.replace(
+        caps,
+        kinds=caps.kinds | {Kind.EFFECTS},
+        effects=scenes,
+        max_reference_images=max(caps.max_reference_images, MAX_EFFECT_PHOTOS),
+    )
 
 
 def engine_entry(name: str) -> EngineEntry:

@@ -32,6 +32,7 @@ from vidserve.engines.diffusers.common import (
     check_weights,
     read_component_config,
 )
+from vidserve.engines.diffusers.effects import EffectCatalog
 from vidserve.engines.diffusers.limits import ModelLimits, table_side
 from vidserve.engines.diffusers.loras import LoraCatalog, LoraChoice, apply_trigger, override
 from vidserve.engines.diffusers.options import DiffusionOptions, merged_options
@@ -184,7 +185,8 @@ class CogVideoXImageToVideoEngine(Engine):
                 "single (GGUF) file; use quantize on a GPU instead"
             )
         self.loras = LoraCatalog(self.name, self.options.loras, self.options.lora_dirs)
-        self.capabilities = self.model.capabilities
+        self.effects = EffectCatalog(self.name, self.options.effects, self.loras)
+        self.capabilities = self.effects.extend(self.model.capabilities, self.model.label)
         self._pipe: Any = None
         self._slots: Any = None
 
@@ -237,6 +239,7 @@ class CogVideoXImageToVideoEngine(Engine):
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
         """Render ``request`` into ``ctx.workdir / "output.mp4"``."""
+        request = self.effects.as_image_to_video(request, ctx)
         if request.end_image is not None:
             raise EngineError(
                 f"this engine runs {self.model.label}, which cannot use an end frame (it would "

@@ -163,6 +163,23 @@ class LoraCatalog:
     def __bool__(self) -> bool:
         return bool(self.specs or self.folders)
 
+    def file_spec(self, path: str) -> LoraSpec:
+        """The configured LoRA of the file ``path``, else a new one named after the file
+        (an effect scene's LoRA given as a file); ConfigError naming a bad file or a name
+        already taken by another file."""
+        for spec in self.specs.values():
+            if str(spec.path) == path:
+                return spec
+        spec = parse_lora(self.engine, {"path": path})
+        other = self.specs.get(spec.name)
+        if other is not None:
+            raise ConfigError(
+                f"engine {self.engine}: {path} would be named {spec.name!r}, which names "
+                f"{other.path}; list it in loras with a name of its own"
+            )
+        self.specs[spec.name] = spec
+        return spec
+
     def select(self, request: VideoRequest) -> tuple[LoraChoice, ...]:
         """The LoRAs ``request`` renders with: those it names (its ``loras``), else the
         configured defaults; LoRAs at scale 0 are left out. EngineError

@@ -21,6 +21,7 @@ from vidserve.engines.diffusers.common import (
     check_weights,
     read_component_config,
 )
+from vidserve.engines.diffusers.effects import EffectCatalog
 from vidserve.engines.diffusers.limits import ModelLimits
 from vidserve.engines.diffusers.loras import LoraCatalog, LoraChoice, apply_trigger, override
 from vidserve.engines.diffusers.options import DiffusionOptions, merged_options
@@ -95,7 +96,6 @@ class LTXImageToVideoEngine(Engine):
             merged_options(self.weights, self.name, options), self.name, FAMILY_OPTIONS
         )
         check_weights(self.weights, PIPELINES, COMPONENTS)
-        self.capabilities = LTX_CAPABILITIES
         vae = read_component_config(self.weights, "vae")
         transformer = read_component_config(self.weights, "transformer")
         # As AutoencoderKLLTXVideo computes them: its patch size, halved once per
@@ -110,6 +110,8 @@ class LTXImageToVideoEngine(Engine):
         self.limits = ModelLimits(self.size_multiple, self.frame_multiple, source="")
         self.limits.check_options(self.name, self.label, self.options)
         self.loras = LoraCatalog(self.name, self.options.loras, self.options.lora_dirs)
+        self.effects = EffectCatalog(self.name, self.options.effects, self.loras)
+        self.capabilities = self.effects.extend(LTX_CAPABILITIES, self.label)
         self._pipe: Any = None
         #: ``LTXPipeline`` over the same models, for text-to-video.
         self._text: Any = None
@@ -168,6 +170,7 @@ class LTXImageToVideoEngine(Engine):
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
         """Render ``request`` into ``ctx.workdir / "output.mp4"``."""
+        request = self.effects.as_image_to_video(request, ctx)
         refuse_unsupported(self.name, self.label, self.capabilities, request)
         plan = self.plan(request)
         if self._pipe is None:

@@ -26,8 +26,9 @@ COMPILES = ("none", "regional", "full")
 QUANTIZES = ("none", "int8", "fp8", "nf4")
 #: The file in a weights folder with vidserve's defaults for it.
 FOLDER_DEFAULTS = "vidserve.json"
-#: Keys whose values are structured (checked by :mod:`.loras`), not scalars.
-_STRUCTURED = ("loras", "lora_dirs")
+#: Keys whose values are structured (checked by :mod:`.loras` and :mod:`.effects`), not
+#: scalars.
+_STRUCTURED = ("loras", "lora_dirs", "effects")
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "dtype": DTYPES,
@@ -90,6 +91,9 @@ class DiffusionOptions:
     loras: tuple[Mapping[str, Any], ...] = ()
     #: Folders a request may name LoRA files in (``loras: [{"path": ...}]``).
     lora_dirs: tuple[str, ...] = ()
+    #: Effect scene -> its table (lora, prompt, negative_prompt, scale); raw here, checked
+    #: by :class:`.effects.EffectCatalog`.
+    effects: Mapping[str, Any] = field(default_factory=dict)
     #: Options only one family knows (checked by that family's engine).
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -173,8 +177,16 @@ def merged_options(weights: Path, engine: str, options: Mapping[str, Any]) -> di
     return {**folder_defaults(weights, engine), **options}
 
 
-def _structured(engine: str, key: str, value: Any) -> tuple[Any, ...]:
-    """``loras`` (a list of tables) or ``lora_dirs`` (a list of paths), as tuples."""
+def _structured(engine: str, key: str, value: Any) -> Any:
+    """``loras`` (a list of tables) or ``lora_dirs`` (a list of paths), as tuples;
+    ``effects`` (a table of tables) as it is."""
+    if key == "effects":
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                f"engine {engine}: effects must be a table of scenes, each a table "
+                f"([engines.NAME.effects.SCENE]); got {value!r}"
+            )
+        return dict(value)
     if not isinstance(value, list | tuple):
         raise ConfigError(f"engine {engine}: {key} must be a list; got {value!r}")
     wanted: type = dict if key == "loras" else str

@@ -185,17 +185,22 @@ def cache_config(options: DiffusionOptions, pipe: Any) -> Any:
     )
 
 
-def fit_image(image: Image, width: int, height: int) -> Any:
-    """The image cropped to the target's aspect ratio (centred) and resized: a PIL image."""
-    from PIL import Image as PILImage
-
+def cover_fit(image: Image, width: int, height: int) -> Image:
+    """The image cropped to the target's aspect ratio (centred) and resized."""
     x0, y0, x1, y1 = cover_crop_box(image.shape[1], image.shape[0], width, height)
     crop = image[y0:y1, x0:x1]
     shrinking = crop.shape[1] > width
     resized = cv2.resize(
         crop, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
     )
-    return PILImage.fromarray(np.ascontiguousarray(resized))
+    return np.ascontiguousarray(resized)
+
+
+def fit_image(image: Image, width: int, height: int) -> Any:
+    """:func:`cover_fit` as a PIL image (what the pipelines take)."""
+    from PIL import Image as PILImage
+
+    return PILImage.fromarray(cover_fit(image, width, height))
 
 
 def generator(seed: int | None) -> Any:

@@ -43,6 +43,7 @@ from vidserve.engines.diffusers.common import (
     present_components,
     read_component_config,
 )
+from vidserve.engines.diffusers.effects import EffectCatalog
 from vidserve.engines.diffusers.limits import ModelLimits, table_side
 from vidserve.engines.diffusers.loras import LoraCatalog, LoraChoice, apply_trigger, override
 from vidserve.engines.diffusers.options import DiffusionOptions, merged_options
@@ -176,7 +177,8 @@ class WanImageToVideoEngine(Engine):
         self.limits = wan_limits(self.weights, self.variant)
         self.limits.check_options(self.name, self.variant.label, self.options)
         self.loras = LoraCatalog(self.name, self.options.loras, self.options.lora_dirs)
-        self.capabilities = self.variant.capabilities
+        self.effects = EffectCatalog(self.name, self.options.effects, self.loras)
+        self.capabilities = self.effects.extend(self.variant.capabilities, self.variant.label)
         self._pipe: Any = None
         #: The other pipeline over the same models (TI2V-5B: text- and image-to-video).
         self._other: Any = None
@@ -261,6 +263,7 @@ class WanImageToVideoEngine(Engine):
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
         """Render ``request`` into ``ctx.workdir / "output.mp4"``."""
+        request = self.effects.as_image_to_video(request, ctx)
         self.check_request(request)
         plan = self.plan(request)
         if self._pipe is None:
