@@ -130,13 +130,15 @@ class LTXImageToVideoEngine(Engine):
         """Load the pipeline (once): offline, from the folder only."""
         if self._pipe is not None:
             return
-        from diffusers import LTXConditionPipeline, LTXPipeline
+        import diffusers
 
         from vidserve.engines.diffusers import runtime
         from vidserve.engines.diffusers.loras import LoraSlots
 
-        pipe, device = runtime.load_pipeline(LTXConditionPipeline, self.weights, self.options)
-        self._text = runtime.sibling(pipe, LTXPipeline, self.options, device)
+        pipe, device = runtime.load_pipeline(
+            diffusers.LTXConditionPipeline, self.weights, self.options
+        )
+        self._text = runtime.sibling(pipe, diffusers.LTXPipeline, self.options, device)
         self._slots = LoraSlots(pipe, self.name)
         self._slots.preload(list(self.loras.specs.values()))
         self._pipe = pipe

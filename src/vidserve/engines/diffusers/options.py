@@ -21,8 +21,8 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 OFFLOADS = ("none", "model", "sequential", "group")
 CACHES = ("none", "first_block", "taylorseer", "pab")
 COMPILES = ("none", "regional", "full")
-#: Weight-only quantization of the transformer(s) on a GPU: ``int8`` and ``fp8`` through
-#: torchao, ``nf4`` through bitsandbytes.
+#: Weight-only quantization of the transformer(s): ``int8`` and ``fp8`` through torchao (GPU
+#: or CPU), ``nf4`` through bitsandbytes (GPU only).
 QUANTIZES = ("none", "int8", "fp8", "nf4")
 #: The file in a weights folder with vidserve's defaults for it.
 FOLDER_DEFAULTS = "vidserve.json"
@@ -84,7 +84,7 @@ class DiffusionOptions:
     #: folder's weights: quantized weights, dequantized layer by layer as they run.
     transformer_gguf: str | None = None
     transformer_2_gguf: str | None = None
-    #: Weight-only quantization of the transformer(s) when loading, on a GPU.
+    #: Weight-only quantization of the transformer(s) when loading.
     quantize: str = "none"
     #: LoRAs the engine knows by name (TOML tables: path, name, scale, trigger, steps,
     #: guidance, default); raw here, checked by :func:`.loras.parse_loras`.
@@ -143,8 +143,11 @@ class DiffusionOptions:
             )
         if self.device == "cpu" and self.offload != "none":
             raise ConfigError(f"engine {engine}: offload = {self.offload!r} needs a GPU device")
-        if self.device == "cpu" and self.quantize != "none":
-            raise ConfigError(f"engine {engine}: quantize = {self.quantize!r} needs a GPU device")
+        if self.device == "cpu" and self.quantize == "nf4":
+            raise ConfigError(
+                f"engine {engine}: quantize = 'nf4' (bitsandbytes) needs a GPU device; int8 "
+                "and fp8 (torchao) also run on a CPU"
+            )
         for key in ("transformer_gguf", "transformer_2_gguf"):
             value = getattr(self, key)
             if value is not None and not Path(value).expanduser().is_file():

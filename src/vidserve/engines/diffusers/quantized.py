@@ -3,7 +3,8 @@
 """Transformers loaded another way than from the weights folder's own files: from a GGUF
 file (``transformer_gguf``, ``transformer_2_gguf``: quantized tensors that stay quantized in
 memory and are dequantized layer by layer as they run) or quantized weight-only while they
-load (``quantize``: int8/fp8 through torchao, nf4 through bitsandbytes; GPU only).
+load (``quantize``: int8/fp8 through torchao, on a GPU or a CPU; nf4 through bitsandbytes,
+GPU only).
 
 Imported only when an engine loads (in its child process); the packages are optional and a
 missing one is a ConfigError naming it.
@@ -73,7 +74,7 @@ def load_gguf_transformer(path: Path, component: str, file: Path, dtype: Any) ->
 
 def load_quantized_transformer(path: Path, component: str, kind: str, dtype: Any) -> Any:
     """``component`` quantized weight-only while it loads: ``int8``/``fp8`` (torchao) or
-    ``nf4`` (bitsandbytes). GPU only; the packages are optional."""
+    ``nf4`` (bitsandbytes, GPU only); the packages are optional."""
     import diffusers
 
     try:
@@ -84,7 +85,7 @@ def load_quantized_transformer(path: Path, component: str, kind: str, dtype: Any
         else:
             import importlib
 
-            # Optional, GPU only, untyped.
+            # Optional, untyped.
             torchao: Any = importlib.import_module("torchao.quantization")
             quant_class = "Int8WeightOnlyConfig" if kind == "int8" else "Float8WeightOnlyConfig"
             config = diffusers.TorchAoConfig(getattr(torchao, quant_class)())

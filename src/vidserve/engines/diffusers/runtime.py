@@ -9,6 +9,7 @@ Imported only when an engine loads (in the engine's child process), never by the
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,11 @@ from vidserve.schema import ErrorType
 
 #: Progress up to the end of denoising; decoding and encoding fill the rest.
 DENOISE_SHARE = 0.9
+
+# diffusers imports torchao (when installed) with its first pipeline class, and torchao logs
+# each GPU kernel library it cannot load (every one on a CPU): noise in the worker's log.
+# Set before the engines name a pipeline class, which they do after importing this module.
+logging.getLogger("torchao").setLevel(logging.ERROR)
 
 
 def resolve_device(name: str) -> str:
