@@ -16,7 +16,7 @@ compiles, where compile is on) and a timed call; a step is the time between two
 Besides the speed settings it compares the weights' forms: ``lora`` (a random rank-32 LoRA
 on the attention projections, loaded and active as the engines load one), ``int8`` and
 ``fp8`` (torchao weight-only quantization of the transformer, as ``quantize = "int8"``
-does; CUDA only) and ``gguf`` (the transformer written as a Q8_0 GGUF file and loaded back
+does) and ``gguf`` (the transformer written as a Q8_0 GGUF file and loaded back
 through diffusers' GGUF loader, as ``transformer_gguf`` does).
 
 ``--full --layers 1`` runs the full-size interfaces with one transformer block, to check the
@@ -152,6 +152,8 @@ class Result:
     setting: str
     seconds_per_step: float
     peak_gib: float | None
+    #: What the transformer's weights take in memory (all its tensors, as stored).
+    weights_mib: float
 
 
 def settings(device: str, attention: str | None) -> dict[str, DiffusionOptions]:
@@ -186,8 +188,6 @@ def check_settings(names: list[str], device: str) -> None:
     for name in names:
         if name not in known:
             sys.exit(f"bench/diffusion.py: unknown setting {name!r}; one of {', '.join(known)}")
-        if name in ("int8", "fp8") and not device.startswith("cuda"):
-            sys.exit(f"bench/diffusion.py: setting {name!r} (torchao) needs --device cuda")
         package = {"int8": "torchao", "fp8": "torchao", "lora": "peft", "gguf": "gguf"}.get(name)
         if package and importlib.util.find_spec(package) is None:
             sys.exit(
@@ -424,6 +424,20 @@ def measure(
     return per_step, peak
 
 
+def weight_bytes(model: Any) -> int:
+    """Bytes of ``model``'s parameters and buffers as stored: a torchao tensor's int8/fp8
+    data and scales, a GGUF parameter's quantized blocks, a LoRA's adapters."""
+    total = 0
+    for tensor in [*model.parameters(), *model.buffers()]:
+        flatten = getattr(type(tensor), "__tensor_flatten__", None)
+        if flatten is None:
+            total += tensor.nbytes
+        else:
+            names, _ = tensor.__tensor_flatten__()
+            total += sum(getattr(tensor, name).nbytes for name in names)
+    return total
+
+
 def parse_size(model: Model, name: str) -> tuple[int, int]:
     """``480p`` / ``720p`` (the model's size for it) or ``WIDTHxHEIGHT``."""
     if name in model.sizes:
@@ -482,10 +496,13 @@ def run(args: argparse.Namespace) -> list[Result]:
                     pipe.to(device)
                     accelerate(pipe, chosen[setting])
                     seconds, peak = measure(pipe, model, size, frames, args.steps, device)
+                    stored = weight_bytes(pipe.transformer) / 2**20
                     label = model.label if full else f"tiny {family} ({model.tiny_variant})"
                     if full and args.layers:
                         label += f", {args.layers} layer(s)"
-                    results.append(Result(label, size_name, frames, setting, seconds, peak))
+                    results.append(
+                        Result(label, size_name, frames, setting, seconds, peak, stored)
+                    )
                     print(f"  {label} {size_name} {setting}: {seconds:.3f} s/step", flush=True)
                     del pipe
                     if device.startswith("cuda"):
@@ -497,8 +514,9 @@ def table(results: list[Result]) -> str:
     """The results as a markdown table, each row against plain diffusers."""
     base = {(r.model, r.size): r.seconds_per_step for r in results if r.setting == "diffusers"}
     lines = [
-        "| model | size | frames | setting | s/step | vs diffusers | peak GPU memory |",
-        "|---|---|---|---|---|---|---|",
+        "| model | size | frames | setting | s/step | vs diffusers | transformer weights "
+        "| peak GPU memory |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ref = base.get((r.model, r.size))
@@ -506,7 +524,7 @@ def table(results: list[Result]) -> str:
         peak = f"{r.peak_gib:.1f} GiB" if r.peak_gib is not None else "-"
         lines.append(
             f"| {r.model} | {r.size} | {r.frames} | {r.setting} | "
-            f"{r.seconds_per_step:.3f} | {speedup} | {peak} |"
+            f"{r.seconds_per_step:.3f} | {speedup} | {r.weights_mib:.2f} MiB | {peak} |"
         )
     return "\n".join(lines)
 
@@ -519,7 +537,7 @@ def main() -> int:
         "--settings",
         default="diffusers,vidserve,lora,gguf",
         help="comma list of diffusers, cache, compile, attention, vidserve (all three), "
-        "lora, int8, fp8 (CUDA), gguf",
+        "lora, int8, fp8, gguf",
     )
     parser.add_argument(
         "--sizes", default="480p,720p", help="full-size runs: 480p, 720p or WIDTHxHEIGHT"
