@@ -91,6 +91,13 @@ def test_models_say_which_endpoints_this_configuration_serves_and_why_not(
         "avatar": "talk",
         "text-to-speech": "speech",
     }
+    # Of the 198 scenes the effects schema lists, the ones the motion engine renders.
+    effects = models["fal-ai/kling-video/v1.6/pro/effects"]
+    assert effects["effect_scenes"] == [
+        "hug", "kiss", "heart_gesture", "squish", "expansion", "fuzzyfuzzy", "bloombloom",
+        "dizzydizzy",
+    ]  # fmt: skip
+    assert "effect_scenes" not in models[t2v["endpoint_id"]]
 
 
 def test_metrics_show_queued_and_running_work_to_prometheus(harness: Harness) -> None:

@@ -228,6 +228,9 @@ def test_an_effects_endpoint_served_by_wan_end_to_end(
     engines = create_engines(None, read_engines_config(config))
     try:
         with harness.client as client:
+            models = {m["endpoint_id"]: m for m in client.get("/models").json()}
+            listed = models[EFFECTS_ENDPOINT]
+            assert (listed["engine"], listed["effect_scenes"]) == ("wan", ["squish"])
             refused = client.post(
                 f"/queue/{EFFECTS_ENDPOINT}",
                 json={"effect_scene": "bloombloom", "input_image_urls": [photo]},

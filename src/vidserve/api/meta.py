@@ -16,6 +16,8 @@ from vidserve.api.auth import CallerDep
 from vidserve.api.reads import HEALTH_WAIT, RETRY_AFTER
 from vidserve.api.wire import ApiContext, base_url, get_ctx, spec_for
 from vidserve.endpoints import ENDPOINTS, EndpointSpec
+from vidserve.endpoints.effect_scenes import EFFECT_SCENES
+from vidserve.engines.base import Kind
 from vidserve.schema import File, Status, StatusBody
 from vidserve.serving import Route
 from vidserve.store import RenderFigures, WorkStats
@@ -138,7 +140,8 @@ def _escape(value: str) -> str:
 @router.get("/models", tags=["meta"])
 def models(ctx: Ctx) -> list[dict[str, Any]]:
     """Every catalog endpoint: its kind, whether this server serves it (with which engine,
-    or why not), output settings, price and input schema."""
+    or why not; for effects, which scenes it renders), output settings, price and input
+    schema."""
     return [model_entry(spec, ctx.routes[spec.endpoint_id]) for spec in ENDPOINTS.values()]
 
 
@@ -169,6 +172,9 @@ def model_entry(spec: EndpointSpec, route: Route) -> dict[str, Any]:
     }
     if route.reason:
         entry["not_served_because"] = route.reason
+    if spec.kind is Kind.EFFECTS and route.served and route.capabilities is not None:
+        # Of the schema's 198 scenes, the ones this server's engine renders.
+        entry["effect_scenes"] = [s for s in EFFECT_SCENES if s in route.capabilities.effects]
     return entry
 
 

@@ -403,7 +403,11 @@ def _price(model: dict[str, Any]) -> str:
 
 def _serving(model: dict[str, Any], full: bool) -> str:
     if model.get("served", True):
-        return f"served by the {model.get('engine') or 'configured'} engine"
+        line = f"served by the {model.get('engine') or 'configured'} engine"
+        scenes = model.get("effect_scenes")
+        if scenes is not None:
+            line += f", which renders the effect scenes {', '.join(scenes) or '(none)'}"
+        return line
     reason = model.get("not_served_because") or "no engine here makes it"
     if not full:
         # The endpoint id is on the line above; its fix is one `models ENDPOINT` away.
