@@ -135,11 +135,9 @@ def capabilities_of(name: str, options: Mapping[str, Any]) -> Capabilities | Non
     entry = engine_entry(name)
     caps = entry.capabilities
     scenes = options.get("effects")
-    if caps is None or not entry.configured_effects or not isinstance(scenes, Mapping):
-        return caps
-    if not scenes:
-        return caps
-    return with_effects(caps, frozenset(map(str, scenes)))
+    if caps is not None and entry.configured_effects and isinstance(scenes, Mapping) and scenes:
+        return with_effects(caps, frozenset(map(str, scenes)))
+    return caps
 
 
 def with_effects(caps: Capabilities, scenes: frozenset[str]) -> Capabilities:

@@ -182,7 +182,7 @@ class CogVideoXImageToVideoEngine(Engine):
         if self.options.transformer_gguf or self.options.transformer_2_gguf:
             raise ConfigError(
                 f"engine {self.name}: diffusers cannot load a CogVideoX transformer from a "
-                "single (GGUF) file; use quantize on a GPU instead"
+                "single (GGUF) file; use quantize = 'int8' or 'fp8' instead"
             )
         self.loras = LoraCatalog(self.name, self.options.loras, self.options.lora_dirs)
         self.effects = EffectCatalog(self.name, self.options.effects, self.loras)

@@ -93,9 +93,6 @@ class EffectCatalog:
         self.loras = loras
         self.specs = {scene: parse_effect(engine, scene, t, loras) for scene, t in raw.items()}
 
-    def __bool__(self) -> bool:
-        return bool(self.specs)
-
     def extend(self, capabilities: Capabilities, label: str) -> Capabilities:
         """``capabilities`` with the effects kind and these scenes; ConfigError when the model
         makes no image-to-video (an effect starts from the photo)."""
