@@ -215,11 +215,12 @@ def test_an_effects_endpoint_served_by_wan_end_to_end(
     tiny: dict[str, Path], loras: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Submit (an unconfigured scene refused with a 422 naming the field), a worker with the
-    engines the TOML makes, and the MP4 of the planned size and length."""
+    engines the TOML makes (Wan in its child process, as served), and the MP4 of the planned
+    size and length."""
     config = tmp_path / "engines.toml"
     fast = "\n".join(f"{key} = {value}" for key, value in FAST.items())
     config.write_text(
-        f'default = "wan"\n[engines.wan]\nweights = "{tiny["wan"]}"\nisolate = false\n{fast}\n'
+        f'default = "wan"\n[engines.wan]\nweights = "{tiny["wan"]}"\n{fast}\n'
         f'[engines.wan.effects.squish]\nlora = "{loras["wan"]}"\nprompt = "{PROMPT}"\n'
     )
     monkeypatch.setenv("VIDSERVE_ENGINES_CONFIG", str(config))
