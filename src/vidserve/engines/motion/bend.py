@@ -52,8 +52,7 @@ class Bend:
             held = cv2.GaussianBlur((static_mask >= 128).astype(np.float32), (0, 0), 2.0)
         self._weights = []
         for mask, path in zip(masks, paths, strict=True):
-            reach = max(math.hypot(*path.offset(p)) for p in np.linspace(0.0, 1.0, 65))
-            radius = max(FALLOFF * reach, MIN_FALLOFF * diagonal)
+            radius = max(FALLOFF * path.reach, MIN_FALLOFF * diagonal)
             weight = _falloff(mask, radius)
             if held is not None:
                 weight = weight * (1.0 - held)

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from vidserve.engines.base import Image, Mask
 from vidserve.engines.motion.bend import Bend
 from vidserve.engines.motion.fill import fill_holes
-from vidserve.engines.motion.fit import clip_time, smoothstep
+from vidserve.engines.motion.fit import clip_time, disc, smoothstep
 from vidserve.engines.motion.guided import snap_mask
 from vidserve.engines.motion.path import Trajectory
 
@@ -81,7 +81,7 @@ class BrushRender:
         self._image = image
         self._sigma = max(1.0, _FEATHER * max(self.width, self.height))
         diagonal = math.hypot(self.width, self.height)
-        short = [_reach(path) < SHORT * diagonal for path in paths]
+        short = [path.reach < SHORT * diagonal for path in paths]
         self.bent = sum(short)
         self._bend = Bend(
             image,
@@ -119,7 +119,7 @@ class BrushRender:
         snapped = snap_mask(self._image, inside * 255)
         alpha = cast(Alpha, cv2.GaussianBlur(snapped, (0, 0), 0.5 * self._sigma))
         reach = (inside | (alpha > 0.05)).astype(np.uint8)
-        grown = cast(Mask, cv2.dilate(reach, _disc(_HOLE_GROW * self._sigma)))
+        grown = cast(Mask, cv2.dilate(reach, disc(_HOLE_GROW * self._sigma)))
         hole = _blur(grown, self._sigma)
         ys, xs = np.nonzero(hole > 1.0 / 512)  # below half a code value: invisible
         if len(xs) == 0:
@@ -138,7 +138,7 @@ class BrushRender:
             box = hole[region.y : region.y + h, region.x : region.x + w]
             box[region.hole > 1.0 / 512] = 255
         # Cover the interpolation's reach too.
-        hole = cast(Mask, cv2.dilate(hole, _disc(1.0)))
+        hole = cast(Mask, cv2.dilate(hole, disc(1.0)))
         return fill_holes(self._image, hole)
 
     def _fill_patch(self, region: _Region) -> npt.NDArray[np.float32]:
@@ -175,19 +175,6 @@ class BrushRender:
         c = colour[y0 - y : y1 - y, x0 - x : x1 - x]
         under = frame[y0:y1, x0:x1].astype(np.float32)
         frame[y0:y1, x0:x1] = np.rint(under + (c - under) * a).astype(np.uint8)
-
-
-def _reach(path: Trajectory) -> float:
-    """The farthest the path takes its region from where it started, in pixels."""
-    return max(math.hypot(*path.offset(p)) for p in np.linspace(0.0, 1.0, 65))
-
-
-def _disc(radius: float) -> npt.NDArray[np.uint8]:
-    """A round structuring element of the given radius (at least one pixel)."""
-    r = max(1, math.ceil(radius))
-    return cast(
-        npt.NDArray[np.uint8], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    )
 
 
 def _blur(mask: npt.NDArray[np.uint8], sigma: float) -> Alpha:

@@ -230,15 +230,13 @@ class CameraRender:
         needed = max(magnification(view, width, height) for view in views + near_views)
         fit = CoverFit.create(image.shape[1], image.shape[0], width, height)
         self._photo = fit.image(image)
-        fitted, scale = _supersampled(image, width, height, needed)
+        fitted, scale = _supersampled(image, self._photo, needed)
         # How far past the photo any view reaches, as a share of its size on each side.
         beyond = max(
             reach(pose, width, height) / extra for pose, extra in zip(poses, extras, strict=True)
         )
         band = max(0.0, beyond - 1.0) / 2.0 + _EXTEND_SPARE
         pad_x, pad_y = math.ceil(band * fitted.shape[1]), math.ceil(band * fitted.shape[0])
-        rgbx = cast(Image, cv2.cvtColor(fitted, cv2.COLOR_RGB2RGBA))
-        self._source = extend(rgbx, pad_x, pad_y)
         to_base = scale @ _translation(-pad_x, -pad_y)
         #: Per frame, the map from the output-sized photo's pixels to the frame's, and from
         #: the source's (the supersampled photo with its band) to the frame's.
@@ -246,7 +244,10 @@ class CameraRender:
         self.matrices = [view @ to_base for view in views]
         self.layers: Layers | None = None
         self.near_matrices: list[Matrix] = []
-        if person is not None:
+        if person is None:
+            rgbx = cast(Image, cv2.cvtColor(fitted, cv2.COLOR_RGB2RGBA))
+            self._source = extend(rgbx, pad_x, pad_y)
+        else:
             size = (fitted.shape[1], fitted.shape[0])
             soft = CoverFit.create(person.shape[1], person.shape[0], *size).soft_mask(person)
             self.layers = Layers.create(fitted, soft, pad_x, pad_y)
@@ -264,11 +265,10 @@ class CameraRender:
         return self.layers.render(matrix, self.near_matrices[index], self.width, self.height)
 
 
-def _supersampled(
-    image: Image, width: int, height: int, magnification: float
-) -> tuple[Image, Matrix]:
-    """The start image cover-fitted at up to ``magnification`` times the output size, and
-    the map from its pixels to the output fit's.
+def _supersampled(image: Image, photo: Image, magnification: float) -> tuple[Image, Matrix]:
+    """The start image cover-fitted at up to ``magnification`` times the output size (that of
+    ``photo``, its output fit, which is the answer when no more pixels are wanted or there
+    are none), and the map from its pixels to the output fit's.
 
     Magnified frames then come from real pixels where the image has them, and every frame
     is a single resample. (The caller gives it a fourth, padding channel: OpenCV's warps
@@ -276,9 +276,12 @@ def _supersampled(
     measured at 720p and 1080p, far more than the conversion back to RGB costs.)
     """
     src_h, src_w = image.shape[:2]
+    height, width = photo.shape[:2]
     output = CoverFit.create(src_w, src_h, width, height)
     factor = min(max(1.0, 1.0 / output.scale), magnification)
     fit_w, fit_h = max(width, round(width * factor)), max(height, round(height * factor))
+    if (fit_w, fit_h) == (width, height):
+        return photo, np.eye(3)
     larger = CoverFit.create(src_w, src_h, fit_w, fit_h)
     # Exactly, through the source's pixels: the two fits' whole-pixel crops need not line
     # up to the sub-pixel, and frame 0 (the fitted photo) must meet frame 1 seamlessly.

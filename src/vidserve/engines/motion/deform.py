@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from vidserve.engines.base import Image
 from vidserve.engines.motion.fit import clip_time, smoothstep
+from vidserve.engines.motion.outpaint import defocus
 from vidserve.engines.motion.subject import Subject
 
 Field = npt.NDArray[np.float32]
@@ -56,7 +57,7 @@ class DeformRender:
         self._pad = pad = max(height, width) // 2
         photo4 = cv2.cvtColor(photo, cv2.COLOR_RGB2RGBA)
         mirrored = cv2.copyMakeBorder(photo4, pad, pad, pad, pad, cv2.BORDER_REFLECT_101)
-        extended = _defocus(cast(Image, mirrored), BACKDROP_BLUR * max(height, width))
+        extended = defocus(cast(Image, mirrored), BACKDROP_BLUR * max(height, width), 8)
         extended[pad : pad + height, pad : pad + width] = photo4
         self._extended = extended
         self._deformation = deformation
@@ -77,17 +78,6 @@ class DeformRender:
             borderMode=cv2.BORDER_REPLICATE,
         )
         return cast(Image, cv2.cvtColor(out, cv2.COLOR_RGBA2RGB))
-
-
-def _defocus(image: Image, sigma: float) -> Image:
-    """A wide Gaussian blur, done at an eighth of the size (a blur this wide keeps no
-    detail that the smaller copy loses) and scaled back."""
-    height, width = image.shape[:2]
-    small = cv2.resize(
-        image, (max(1, width // 8), max(1, height // 8)), interpolation=cv2.INTER_AREA
-    )
-    blurred = cv2.GaussianBlur(small, (0, 0), sigma / 8)
-    return cast(Image, cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
 def _grid(width: int, height: int) -> tuple[Field, Field]:

@@ -43,9 +43,6 @@ from vidserve.engines.talk.eyes import blink_times, closure, eye_meshes
 from vidserve.engines.talk.face import blink
 from vidserve.engines.talk.mouth import MouthMesh
 
-#: Face actions :class:`FaceScript` knows; a turn, look or tilt has a side (-1 or +1).
-FACE_ACTIONS = ("blink", "nod", "shake", "turn", "look", "tilt", "smile", "breathe")
-
 _NOD, _SHAKE, _TURN, _LOOK, _TILT = 10.0, 9.0, 14.0, 9.0, 8.0
 _BREATH, _BREATH_PERIOD = 0.015, 4.5
 _SWAY = (1.2, 0.8)  # degrees of idle yaw and pitch

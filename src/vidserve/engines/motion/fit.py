@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import cast
 
@@ -119,9 +120,7 @@ class CoverFit:
             mask = cast(
                 Mask, cv2.resize(mask, (self.src_w, self.src_h), interpolation=cv2.INTER_LINEAR)
             )
-        resized = cv2.resize(mask, (self.resized_w, self.resized_h), interpolation=cv2.INTER_LINEAR)
-        binary = np.where(cast(Mask, resized) >= 128, 255, 0).astype(np.uint8)
-        return self._crop(binary)
+        return np.where(self.soft_mask(mask) >= 128, 255, 0).astype(np.uint8)
 
     def point(self, x: float, y: float) -> tuple[float, float]:
         """Map a source pixel position (top-left origin, pixel centres at integers)."""
@@ -146,4 +145,12 @@ def pixel_scale(sx: float, sy: float) -> Matrix:
     return np.array(
         [[sx, 0.0, 0.5 * (sx - 1.0)], [0.0, sy, 0.5 * (sy - 1.0)], [0.0, 0.0, 1.0]],
         dtype=np.float64,
+    )
+
+
+def disc(radius: float) -> npt.NDArray[np.uint8]:
+    """A round structuring element of the given radius (at least one pixel)."""
+    r = max(1, math.ceil(radius))
+    return cast(
+        npt.NDArray[np.uint8], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     )

@@ -35,8 +35,8 @@ def extend(image: npt.NDArray[np.uint8], pad_x: int, pad_y: int) -> npt.NDArray[
     out = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REFLECT_101)
     longer = max(width, height)
     # Both blurs are wide: done at a fraction of the size, which keeps all they keep.
-    far = _defocus(cast(Image, out), _FAR_BLUR * longer, 8)
-    near = _defocus(cast(Image, out), max(1.0, 0.15 * _FAR_BLUR * longer), 4)
+    far = defocus(cast(Image, out), _FAR_BLUR * longer, 8)
+    near = defocus(cast(Image, out), max(1.0, 0.15 * _FAR_BLUR * longer), 4)
     ramp = max(1.0, _RAMP * max(pad_x, pad_y))
     full_h, full_w = out.shape[:2]
     distance = band_distance(height, width, pad_x, pad_y)
@@ -72,7 +72,7 @@ def band_distance(height: int, width: int, pad_x: int, pad_y: int) -> npt.NDArra
     return cast(npt.NDArray[np.float32], np.sqrt(out_y[:, None] ** 2 + out_x[None, :] ** 2))
 
 
-def _defocus(image: Image, sigma: float, factor: int) -> Image:
+def defocus(image: Image, sigma: float, factor: int) -> Image:
     """A wide Gaussian blur done at ``1 / factor`` of the size (it keeps no finer detail)."""
     height, width = image.shape[:2]
     small = cv2.resize(

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from vidserve.engines.base import Image, Mask, RunContext
 from vidserve.engines.motion.fill import fill_holes
-from vidserve.engines.motion.fit import Matrix
+from vidserve.engines.motion.fit import Matrix, disc
 from vidserve.engines.motion.guided import snap_mask
 from vidserve.engines.motion.outpaint import band_distance, extend
 
@@ -45,11 +45,6 @@ _DETECT_SIDE = 640
 #: The background's hole reaches this far (a share of the longer side) beyond the mask, so
 #: no fringe of the person stays on the background.
 _HOLE_GROW = 0.012
-
-
-def _disc(radius: int) -> npt.NDArray[np.uint8]:
-    size = 2 * radius + 1
-    return cast(npt.NDArray[np.uint8], cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
 
 
 def person_share(mask: npt.NDArray[np.uint8]) -> float:
@@ -75,13 +70,13 @@ class Layers:
         # of them stays behind on the background.
         person = snap_mask(fitted, mask) > 0.25
         grow = max(1, math.ceil(_HOLE_GROW * max(height, width)))
-        hole = cast(Mask, cv2.dilate(person.astype(np.uint8) * 255, _disc(grow)))
+        hole = cast(Mask, cv2.dilate(person.astype(np.uint8) * 255, disc(grow)))
         filled = fill_holes(fitted, hole)
         background = extend(cast(Image, cv2.cvtColor(filled, cv2.COLOR_RGB2RGBA)), pad_x, pad_y)
         # The foreground is opaque over the whole hole and fades out just beyond it, so
         # where both layers sit still their blend is the photo, exactly.
         soft = max(1.0, grow / 2.0)
-        reach = cv2.dilate(hole, _disc(math.ceil(2 * soft)))
+        reach = cv2.dilate(hole, disc(math.ceil(2 * soft)))
         alpha = cv2.GaussianBlur(reach.astype(np.float32) / 255.0, (0, 0), soft)
         alpha[hole > 0] = 1.0
         front = cv2.cvtColor(fitted, cv2.COLOR_RGB2RGBA)

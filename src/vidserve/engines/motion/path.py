@@ -8,6 +8,7 @@ progress (the engine eases it), not the spacing of the points.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -63,6 +64,11 @@ class Trajectory:
         """The displacement from the first point at ``progress``."""
         x, y = self.position(progress)
         return x - self._points[0][0], y - self._points[0][1]
+
+    @functools.cached_property
+    def reach(self) -> float:
+        """The farthest the path takes what it moves from where it started, in pixels."""
+        return max(math.hypot(*self.offset(p)) for p in np.linspace(0.0, 1.0, 65))
 
 
 def _sample(points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -81,7 +81,9 @@ def _same(a: Image, b: Image) -> bool:
 
 def _in_turn(request: VideoRequest, pictures: list[_Picture], ctx: RunContext) -> list[Part]:
     moves = choose_moves([request.prompt] * len(pictures), request.camera)
-    if request.end_image is not None and moves[-1].default:
+    # A default move on the end image is a gentle pull back that ends on it.
+    end_on_last = request.end_image is not None and moves[-1].default
+    if end_on_last:
         moves[-1] = ChosenMove(
             GENTLE_PULL_BACK, "the default move, ending on the end image", default=True
         )
@@ -91,6 +93,7 @@ def _in_turn(request: VideoRequest, pictures: list[_Picture], ctx: RunContext) -
         request.width,
         request.height,
         request.num_frames,
+        end_on_last=end_on_last,
     )
     for picture, frames, move in zip(pictures, held, moves, strict=True):
         ctx.log(f"motion: {picture.label} held for {frames} frames: {move.describe()}")

@@ -15,7 +15,6 @@ from typing import Protocol
 
 from vidserve.engines.base import CameraMotion, Image
 from vidserve.engines.motion.camera import CameraRender
-from vidserve.engines.motion.moves import GENTLE_PULL_BACK
 from vidserve.engines.motion.transition import TransitionRender
 
 #: A morph between two held images gets this many frames for each frame a hold gets.
@@ -121,10 +120,17 @@ def split(total: int, weights: Sequence[float]) -> list[int]:
 
 
 def held_images(
-    images: Sequence[Image], moves: Sequence[CameraMotion], width: int, height: int, frames: int
+    images: Sequence[Image],
+    moves: Sequence[CameraMotion],
+    width: int,
+    height: int,
+    frames: int,
+    *,
+    end_on_last: bool = False,
 ) -> tuple[list[Part], list[int]]:
     """Each image held with its move, one after another, joined by morphs; the parts and
-    how many frames each image is held.
+    how many frames each image is held. With ``end_on_last`` the last hold ends on its
+    image's own framing (an end image) rather than starting on it.
 
     A hold gets one share of the frames and each morph :data:`MORPH_SHARE` of one; a clip
     with fewer frames than images holds the later images for no frames (a morph of no
@@ -136,10 +142,9 @@ def held_images(
     if frames and not lengths[0]:  # too few frames to go round: the first image opens
         lengths[0] = 1
         lengths[max(i for i, n in enumerate(lengths) if n and i)] -= 1
-    # A gentle pull back on the last image is the move that ends on it (an end image).
     holds = [
         hold(images[i], moves[i], width, height, lengths[2 * i],
-             ending=i == count - 1 and moves[i] == GENTLE_PULL_BACK)
+             ending=end_on_last and i == count - 1)
         for i in range(count)
     ]  # fmt: skip
     parts: list[Part] = [holds[0]]
