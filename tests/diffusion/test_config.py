@@ -212,3 +212,16 @@ def test_lora_paths_are_relative_to_the_file_as_weights_are(tmp_path: Path) -> N
         str(folder / "loras/style.safetensors"),
         "/srv/shared-loras/fast.safetensors",
     ]
+
+
+def test_lora_paths_are_absolute_when_the_file_is_named_relatively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "engines.toml").write_text(
+        '[engines.wan]\nweights = "wan"\nlora_dirs = ["loras"]\n'
+        '[[engines.wan.loras]]\npath = "loras/style.safetensors"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    options = read_engines_config(Path("engines.toml")).engines["wan"].options
+    assert options["lora_dirs"] == [str(tmp_path / "loras")]
+    assert options["loras"][0]["path"] == str(tmp_path / "loras/style.safetensors")

@@ -187,7 +187,10 @@ def _files_relative_to(folder: Path, options: dict[str, Any]) -> dict[str, Any]:
     out = dict(options)
 
     def place(value: Any) -> Any:
-        return str(folder / Path(value).expanduser()) if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        # Absolute, as LoRA paths must be, even when the file was named relatively.
+        return str((folder / Path(value).expanduser()).absolute())
 
     if isinstance(out.get("lora_dirs"), list):
         out["lora_dirs"] = [place(folder_) for folder_ in out["lora_dirs"]]

@@ -34,7 +34,12 @@ from vidserve.engines.diffusers.common import (
 )
 from vidserve.engines.diffusers.effects import EffectCatalog
 from vidserve.engines.diffusers.limits import ModelLimits, table_side
-from vidserve.engines.diffusers.loras import LoraCatalog, LoraChoice, apply_trigger, override
+from vidserve.engines.diffusers.loras import (
+    LoraCatalog,
+    LoraChoice,
+    apply_trigger,
+    steps_and_guidance,
+)
 from vidserve.engines.diffusers.options import DiffusionOptions, merged_options
 from vidserve.engines.diffusers.shots import (
     ShotInput,
@@ -210,8 +215,7 @@ class CogVideoXImageToVideoEngine(Engine):
 
         pipeline_class = getattr(diffusers, self.model.pipeline)
         pipe, _ = load_pipeline(pipeline_class, self.weights, self.options)
-        self._slots = LoraSlots(pipe, self.name)
-        self._slots.preload(list(self.loras.specs.values()))
+        self._slots = LoraSlots(pipe, self.name, self.loras.specs.values())
         self._pipe = pipe
 
     def plan(self, request: VideoRequest) -> Plan:
@@ -229,12 +233,7 @@ class CogVideoXImageToVideoEngine(Engine):
             label=model.label,
         )
         loras = self.loras.select(request)
-        guidance = GuidanceRange(
-            GUIDANCE.low if opts.guidance_min is None else opts.guidance_min,
-            GUIDANCE.high if opts.guidance_max is None else opts.guidance_max,
-        )
-        scale = override(loras, "guidance") or guidance.scale(request.guidance)
-        steps = override(loras, "steps") or opts.steps or DEFAULT_STEPS
+        steps, scale = steps_and_guidance(loras, opts, GUIDANCE, DEFAULT_STEPS, request.guidance)
         return Plan(width, height, timing.num_frames, timing.fps, steps, scale, timing, loras)
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
@@ -256,9 +255,7 @@ class CogVideoXImageToVideoEngine(Engine):
             f"frames at {plan.fps} fps from {inputs_of(request)}; {plan.steps} steps, "
             f"guidance {plan.guidance_scale}"
         )
-        self._slots.activate(plan.loras)
-        if plan.loras:
-            ctx.log(f"cogvideox: LoRAs {', '.join(c.describe() for c in plan.loras)}")
+        self._slots.activate(plan.loras, ctx)
 
         def render(shot: ShotInput, reporter: Any) -> Any:
             return self._render(request, plan, shot, reporter)

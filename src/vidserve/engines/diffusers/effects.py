@@ -146,9 +146,7 @@ class EffectCatalog:
         if spec.lora is None:
             return picked
         base = picked or tuple(
-            LoraWeight(name=s.name, scale=s.scale)
-            for s in self.loras.specs.values()
-            if s.default and s.scale
+            LoraWeight(name=s.name, scale=s.scale) for s in self.loras.defaults()
         )
         base = tuple(w for w in base if w.name != spec.lora)
         return (*base, LoraWeight(name=spec.lora, scale=spec.scale))

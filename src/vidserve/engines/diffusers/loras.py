@@ -25,12 +25,14 @@ from __future__ import annotations
 import json
 import struct
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidserve.engines.base import LoraWeight, VideoRequest
+from vidserve.engines.base import LoraWeight, RunContext, VideoRequest
+from vidserve.engines.diffusers.common import GuidanceRange
+from vidserve.engines.diffusers.options import DiffusionOptions
 from vidserve.errors import ConfigError, EngineError
 from vidserve.schema import ErrorType
 
@@ -160,8 +162,9 @@ class LoraCatalog:
                 )
             self.folders.append(path.resolve())
 
-    def __bool__(self) -> bool:
-        return bool(self.specs or self.folders)
+    def defaults(self) -> list[LoraSpec]:
+        """The LoRAs on for requests that name none (``default``, at a scale above 0)."""
+        return [s for s in self.specs.values() if s.default and s.scale]
 
     def file_spec(self, path: str) -> LoraSpec:
         """The configured LoRA of the file ``path``, else a new one named after the file
@@ -186,8 +189,7 @@ class LoraCatalog:
         (``validation_error``) for a name or a path this engine does not allow."""
         wanted = request.loras
         if not wanted:
-            specs = self.specs.values()
-            return tuple(LoraChoice(s, s.scale) for s in specs if s.default and s.scale)
+            return tuple(LoraChoice(s, s.scale) for s in self.defaults())
         choices = [self._choice(item) for item in wanted]
         return tuple(choice for choice in choices if choice.scale != 0)
 
@@ -238,6 +240,25 @@ def override(choices: Sequence[LoraChoice], key: str) -> Any:
     return None
 
 
+def steps_and_guidance(
+    choices: Sequence[LoraChoice],
+    options: DiffusionOptions,
+    family: GuidanceRange,
+    default_steps: int,
+    cfg_scale: float,
+) -> tuple[int, float]:
+    """The denoising steps and guidance scale a request runs with: a chosen step-distilled
+    LoRA's, else the engine's options, else the family's (guidance from Kling's
+    ``cfg_scale`` over the family's range, or the configured ends of it)."""
+    guidance = GuidanceRange(
+        family.low if options.guidance_min is None else options.guidance_min,
+        family.high if options.guidance_max is None else options.guidance_max,
+    )
+    scale = override(choices, "guidance") or guidance.scale(cfg_scale)
+    steps = override(choices, "steps") or options.steps or default_steps
+    return steps, scale
+
+
 # --- the torch side (in the engine's process, over a loaded pipeline) ----------------------
 
 
@@ -247,15 +268,16 @@ class LoraSlots:
     adapter's strength, and turns LoRA off entirely for a request with none, leaving the
     base weights untouched."""
 
-    def __init__(self, pipe: Any, engine: str) -> None:
+    def __init__(self, pipe: Any, engine: str, configured: Iterable[LoraSpec] = ()) -> None:
         self.pipe = pipe
         self.engine = engine
         #: file -> adapter name; request-named files in the order they were last used.
         self.loaded: OrderedDict[Path, str] = OrderedDict()
         self.pinned: set[Path] = set()
         self._count = 0
+        self.preload(configured)
 
-    def preload(self, specs: Sequence[LoraSpec]) -> None:
+    def preload(self, specs: Iterable[LoraSpec]) -> None:
         """Load the configured LoRAs (ConfigError naming a file that does not fit)."""
         for spec in specs:
             try:
@@ -264,8 +286,8 @@ class LoraSlots:
                 raise ConfigError(f"engine {self.engine}: {exc}") from None
             self.pinned.add(spec.path)
 
-    def activate(self, choices: Sequence[LoraChoice]) -> None:
-        """Make exactly ``choices`` active, at their scales."""
+    def activate(self, choices: Sequence[LoraChoice], ctx: RunContext | None = None) -> None:
+        """Make exactly ``choices`` active, at their scales (and name them in ``ctx``'s log)."""
         from vidserve.engines.diffusers.runtime import transformers_of
 
         names = [self._load(choice.spec) for choice in choices]
@@ -278,6 +300,8 @@ class LoraSlots:
                 model.set_adapters(mine, weights=[scales[n] for n in mine])
             elif present:
                 model.disable_lora()
+        if ctx is not None and choices:
+            ctx.log(f"{self.engine}: LoRAs {', '.join(c.describe() for c in choices)}")
 
     def _load(self, spec: LoraSpec) -> str:
         if spec.path in self.loaded:

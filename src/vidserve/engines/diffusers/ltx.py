@@ -23,7 +23,12 @@ from vidserve.engines.diffusers.common import (
 )
 from vidserve.engines.diffusers.effects import EffectCatalog
 from vidserve.engines.diffusers.limits import ModelLimits
-from vidserve.engines.diffusers.loras import LoraCatalog, LoraChoice, apply_trigger, override
+from vidserve.engines.diffusers.loras import (
+    LoraCatalog,
+    LoraChoice,
+    apply_trigger,
+    steps_and_guidance,
+)
 from vidserve.engines.diffusers.options import DiffusionOptions, merged_options
 from vidserve.engines.diffusers.shots import (
     ShotInput,
@@ -139,8 +144,7 @@ class LTXImageToVideoEngine(Engine):
             diffusers.LTXConditionPipeline, self.weights, self.options
         )
         self._text = runtime.sibling(pipe, diffusers.LTXPipeline, self.options, device)
-        self._slots = LoraSlots(pipe, self.name)
-        self._slots.preload(list(self.loras.specs.values()))
+        self._slots = LoraSlots(pipe, self.name, self.loras.specs.values())
         self._pipe = pipe
 
     def family_option(self, key: str) -> Any:
@@ -162,12 +166,7 @@ class LTXImageToVideoEngine(Engine):
             label=self.label,
         )
         loras = self.loras.select(request)
-        guidance = GuidanceRange(
-            GUIDANCE.low if opts.guidance_min is None else opts.guidance_min,
-            GUIDANCE.high if opts.guidance_max is None else opts.guidance_max,
-        )
-        scale = override(loras, "guidance") or guidance.scale(request.guidance)
-        steps = override(loras, "steps") or opts.steps or DEFAULT_STEPS
+        steps, scale = steps_and_guidance(loras, opts, GUIDANCE, DEFAULT_STEPS, request.guidance)
         return Plan(width, height, timing.num_frames, timing.fps, steps, scale, timing, loras)
 
     def generate(self, request: VideoRequest, ctx: RunContext) -> RenderedVideo:
@@ -182,9 +181,7 @@ class LTXImageToVideoEngine(Engine):
             f"ltx: {plan.width}x{plan.height}, {plan.num_frames} frames at {plan.fps} fps from "
             f"{inputs_of(request)}; {plan.steps} steps, guidance {plan.guidance_scale}"
         )
-        self._slots.activate(plan.loras)
-        if plan.loras:
-            ctx.log(f"ltx: LoRAs {', '.join(c.describe() for c in plan.loras)}")
+        self._slots.activate(plan.loras, ctx)
 
         def render(shot: ShotInput, reporter: Any) -> Any:
             return self._render(request, plan, shot, reporter)

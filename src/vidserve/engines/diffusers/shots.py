@@ -239,14 +239,13 @@ def render_shots(
     ctx: RunContext,
     render: Renderer,
     chain: bool,
-    notes: tuple[str, ...] = (),
 ) -> RenderedVideo:
     """Render the generations of ``timing`` (from :func:`fit_duration`) with ``render``
     into ``ctx.workdir / "output.mp4"``, streaming each into the file as it is decoded.
     ``chain``: the folder can start a generation from the previous one's last frame.
 
     The video's ``metrics`` hold ``seconds_per_step`` (all generations together) and, on a
-    GPU, ``peak_gpu_memory_mb``; ``notes`` (and the timing's) become its warnings.
+    GPU, ``peak_gpu_memory_mb``; the timing's note becomes its warning.
     """
     from vidserve.engines.diffusers import runtime
 
@@ -295,7 +294,7 @@ def render_shots(
         width, height, written = clip.close()
     metrics = meter.metrics()
     ctx.log(f"{family}: {meter.describe()}")
-    warnings = (*((timing.note,) if timing.note else ()), *notes)
+    warnings = (timing.note,) if timing.note else ()
     return RenderedVideo(
         path,
         width,
