@@ -254,11 +254,14 @@ class SqlQueue(SqlBackend, Queue):
 
     #: ``queue_counts``' block size (see the module's docstring).
     queue_bucket = QUEUE_BUCKET
+    #: The status and log-lines statements per number of reads (a poll builds neither).
     _status_texts: dict[int, str]
+    _log_texts: dict[int, str]
 
     def __init__(self) -> None:
         super().__init__()
         self._status_texts = {}
+        self._log_texts = {}
 
     # -- submitting ---------------------------------------------------------------------
 
@@ -414,14 +417,19 @@ class SqlQueue(SqlBackend, Queue):
     def logs_query(self, reads: Sequence[StatusRead]) -> tuple[str, dict[str, Any]] | None:
         """The statement reading the log lines ``reads`` ask for (None if none asks), run
         after :meth:`status_query`'s so a COMPLETED request's lines are all there."""
-        asked = [(i, rid, after) for i, (rid, after) in enumerate(reads) if after is not None]
-        if not asked:
+        if all(after is None for _, after in reads):
             return None
-        where = " OR ".join(f"(request_id = :id{i} AND seq > :after{i})" for i, _, _ in asked)
         params: dict[str, Any] = {}
-        for i, request_id, after in asked:
+        for i, (request_id, after) in enumerate(reads):
+            # A read that asks for no lines has after NULL: ``seq > NULL`` matches none.
             params.update({f"id{i}": request_id, f"after{i}": after})
-        return self.sql(_LOG_LINES.format(where)), params
+        text = self._log_texts.get(len(reads))
+        if text is None:
+            where = " OR ".join(
+                f"(request_id = :id{i} AND seq > :after{i})" for i in range(len(reads))
+            )
+            text = self._log_texts[len(reads)] = self.sql(_LOG_LINES.format(where))
+        return text, params
 
     @staticmethod
     def status_views_of(

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from vidserve.schema import Status
 from vidserve.store.base import Dialect, Job, LogRecord, Priority, WebhookState
 
-__all__ = ["TABLES", "Connection", "Cursor", "Row", "SqlBackend"]
+__all__ = ["TABLES", "Connection", "Row", "SqlBackend"]
 
 #: The tables, by their names in the shared SQL.
 TABLES = (
@@ -46,17 +46,6 @@ _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 #: A row by column name (``sqlite3.Row`` and psycopg's ``dict_row`` both are).
 Row = Mapping[str, Any]
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor the store uses."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
 
 
 class Connection(Protocol):

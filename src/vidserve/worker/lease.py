@@ -59,9 +59,10 @@ class LogBuffer:
                 return
             self._store.add_logs(self._request_id, lines)
             with self._lock:
-                for _ in range(buffered):
+                # A clear() while the lines were written may have emptied the buffer.
+                for _ in range(min(buffered, len(self._lines))):
                     self._lines.popleft()
-                self.dropped -= dropped
+                self.dropped = max(0, self.dropped - dropped)
 
     def clear(self) -> None:
         """Forget what is buffered (the request is no longer ours to log to)."""
